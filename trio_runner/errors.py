@@ -1,0 +1,151 @@
+"""Every error trio_runner raises, in one tree split by what the caller must do.
+
+::
+
+    TrioRunnerError
+    ├── ConfigError               the configuration is wrong; also a ValueError
+    ├── ProtocolError             bytes that break the goridge protocol
+    │   ├── LocalProtocolError    we misused it: a bug in trio_runner
+    │   └── RemoteProtocolError   the peer (PHP) sent something invalid
+    │       ├── FrameCorrupted    header CRC mismatch: stray output on stdout
+    │       └── ScriptNotFound    "Could not open input file": the worker
+    │                             script path is wrong
+    ├── WorkerError               one worker failed; ``pid`` says which
+    │   ├── WorkerStartError      it could not be started or handshaken
+    │   ├── WorkerCrashed         it died or broke mid-exchange; it was killed
+    │   │                         and is being replaced
+    │   ├── WorkerTimeout         it ran past exec_ttl; it was killed
+    │   └── SoftError             PHP sent an error frame; the worker stays
+    ├── NoFreeWorkers             no worker freed up within allocate_timeout
+    │   └── QueueFull             the wait queue is full; refused at once
+    ├── PoolClosed                the pool is stopping or stopped
+    └── InternalError             a broken invariant: a bug in trio_runner
+
+trio and OS errors are translated into this tree at one boundary each
+(``process/worker.py`` for worker I/O, ``config/load.py`` for files), always
+with ``raise ... from`` so the original stays in the traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FrameCorrupted",
+    "InternalError",
+    "LocalProtocolError",
+    "NoFreeWorkers",
+    "PoolClosed",
+    "ProtocolError",
+    "QueueFull",
+    "RemoteProtocolError",
+    "ScriptNotFound",
+    "SoftError",
+    "TrioRunnerError",
+    "WorkerCrashed",
+    "WorkerError",
+    "WorkerStartError",
+    "WorkerTimeout",
+]
+
+
+class TrioRunnerError(Exception):
+    """The root of every error trio_runner raises on purpose."""
+
+
+class ConfigError(TrioRunnerError, ValueError):
+    """The configuration is invalid. The message names the key and the value."""
+
+
+class ProtocolError(TrioRunnerError):
+    """Bytes on a goridge relay that break the protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """trio_runner tried to do something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that are not a valid frame or not valid here."""
+
+
+class FrameCorrupted(RemoteProtocolError):
+    """A frame header failed its CRC check.
+
+    In pipe mode this nearly always means the PHP app wrote to stdout (an
+    ``echo`` or ``var_dump`` outside the worker library's output buffer).
+    ``data`` holds the offending bytes, cut to a loggable length.
+    """
+
+    def __init__(self, message: str, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class ScriptNotFound(RemoteProtocolError):
+    """PHP printed "Could not open input file": the worker script is missing."""
+
+    def __init__(self, message: str, output: bytes = b"") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class WorkerError(TrioRunnerError):
+    """One worker failed. ``pid`` is its process id, or None before spawn."""
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class WorkerStartError(WorkerError):
+    """A worker could not be spawned or did not complete the handshake.
+
+    ``output`` holds what the process wrote (stdout and stderr) before it
+    failed, so the real cause (a PHP fatal error, a missing file) can be
+    shown to the operator.
+    """
+
+    def __init__(
+        self, message: str, *, pid: int | None = None, output: str = ""
+    ) -> None:
+        super().__init__(message, pid=pid)
+        self.output = output
+
+
+class WorkerCrashed(WorkerError):
+    """The worker died, closed its relay, or broke the protocol mid-exchange.
+
+    The worker has been killed and the pool replaces it. Only the request
+    that was in flight fails.
+    """
+
+
+class WorkerTimeout(WorkerError):
+    """The request ran past ``exec_ttl``; the worker was killed."""
+
+
+class SoftError(WorkerError):
+    """PHP answered with an error frame. The worker is healthy and stays.
+
+    ``message`` is the text PHP sent; show it to clients only in debug mode.
+    """
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message, pid=pid)
+        self.message = message
+
+
+class NoFreeWorkers(TrioRunnerError):
+    """No worker became free within ``allocate_timeout``."""
+
+
+class QueueFull(NoFreeWorkers):
+    """``max_queue_size`` requests are already waiting; refused without waiting."""
+
+
+class PoolClosed(TrioRunnerError):
+    """The pool is shutting down or has shut down."""
+
+
+class InternalError(TrioRunnerError):
+    """An invariant of trio_runner itself was broken. Please report it."""

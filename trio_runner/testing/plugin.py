@@ -1,0 +1,1 @@
+"""pytest fixtures that start PHP backends: see trio_runner.testing."""
