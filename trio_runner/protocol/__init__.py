@@ -5,7 +5,11 @@ Nothing here imports trio or touches the OS; a test pins that.
 
 from __future__ import annotations
 
-from trio_runner.protocol.connection import STOP_REQUEST_CONTEXT, State, WorkerConnection
+from trio_runner.protocol.connection import (
+    STOP_REQUEST_CONTEXT,
+    State,
+    WorkerConnection,
+)
 from trio_runner.protocol.events import (
     Closed,
     ErrorReply,

@@ -147,7 +147,7 @@ class FrameDecoder:
     unusable: frame boundaries are lost.
     """
 
-    __slots__ = ("_buffer", "_broken")
+    __slots__ = ("_broken", "_buffer")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -183,8 +183,7 @@ class FrameDecoder:
         if not 3 <= words <= 3 + MAX_OPTIONS:
             self._broken = True
             raise RemoteProtocolError(
-                f"frame header length must be 3 to {3 + MAX_OPTIONS} words, "
-                f"got {words}"
+                f"frame header length must be 3 to {3 + MAX_OPTIONS} words, got {words}"
             )
         start = words * 4
         end = start + length

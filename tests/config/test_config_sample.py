@@ -1,0 +1,65 @@
+"""The repository's roadrunner.toml and docs/config.md cover the whole model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+from trio_runner.config import (
+    Config,
+    HttpConfig,
+    RpcConfig,
+    ServerConfig,
+    load_config,
+)
+from trio_runner.config.schema import KIND, SECTION
+
+ROOT = Path(__file__).parent.parent.parent
+SAMPLE = ROOT / "roadrunner.toml"
+DOCS = ROOT / "docs" / "config.md"
+
+
+def _keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    for field in attrs.fields(cls):
+        if SECTION in field.metadata:
+            keys += _keys(field.metadata[SECTION], f"{prefix}{field.name}.")
+        elif KIND in field.metadata:
+            keys.append(f"{prefix}{field.name}")
+    return keys
+
+
+KEYS = _keys(Config)
+
+
+def test_sample_loads_with_every_default() -> None:
+    config = load_config(SAMPLE, env={})
+    assert config == Config(
+        server=ServerConfig(command=config.server.command),
+        http=HttpConfig(),
+        rpc=RpcConfig(),
+        working_dir=ROOT.resolve(),
+        source=SAMPLE.absolute(),
+    )
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_sample_documents_every_key_in_its_section(key: str) -> None:
+    section, _, name = key.rpartition(".")
+    text = SAMPLE.read_text()
+    if section:
+        start = text.index(f"\n[{section}]\n")
+        end = text.find("\n[", start + 1)
+        text = text[start : end if end != -1 else None]
+    else:
+        text = text[: text.index("\n[")]
+    as_line = re.search(rf"^(# )?{name} = ", text, re.MULTILINE)
+    assert as_line or f"\n[{key}]\n" in SAMPLE.read_text(), key
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_docs_table_has_every_key(key: str) -> None:
+    assert f"| `{key}` |" in DOCS.read_text()

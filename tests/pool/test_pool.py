@@ -1,0 +1,345 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+import trio.testing
+
+from tests.fakes import FakePHP, FakeSpawner
+from trio_runner.config.model import PoolConfig, SupervisorConfig
+from trio_runner.errors import (
+    NoFreeWorkers,
+    PoolClosed,
+    QueueFull,
+    SoftError,
+    WorkerCrashed,
+    WorkerStartError,
+    WorkerTimeout,
+)
+from trio_runner.pool import Pool
+from trio_runner.process import WorkerState
+from trio_runner.protocol import Payload
+
+
+def config(**options: object) -> PoolConfig:
+    supervisor = options.pop("supervisor", SupervisorConfig())
+    options.setdefault("num_workers", 2)
+    return PoolConfig(supervisor=supervisor, **options)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running(spawner: FakeSpawner, **options: object) -> AsyncIterator[Pool]:
+    pool = Pool("http", spawner, config(**options))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        yield pool
+        await pool.aclose()
+
+
+def request(body: bytes = b"hi") -> Payload:
+    return Payload(b"{}", body)
+
+
+async def sleepy(php: FakePHP, payload: Payload) -> None:
+    await trio.sleep(float(payload.body))
+    await php.respond(b"{}", payload.body)
+
+
+async def test_pool_starts_workers_and_serves_many_requests_on_them() -> None:
+    spawner = FakeSpawner()
+    async with running(spawner, num_workers=3) as pool:
+        assert len(pool.workers) == 3
+        assert all(w.state is WorkerState.READY for w in pool.workers)
+        for i in range(100):
+            reply = await pool.exec(request(b"%d" % i))
+            assert reply.body == b"%d" % i
+        assert len(spawner.started) == 3
+        assert sum(w.execs for w in pool.workers) == 100
+        assert pool.statistics().execs == 100
+    assert spawner.alive == []
+
+
+async def test_pool_soft_error_keeps_the_worker() -> None:
+    async def fail(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"fail":
+            await php.error("boom")
+        else:
+            await php.respond(b"{}", b"ok")
+
+    spawner = FakeSpawner(fail)
+    async with running(spawner, num_workers=1) as pool:
+        with pytest.raises(SoftError, match="boom") as info:
+            await pool.exec(request(b"fail"))
+        assert info.value.pid == spawner.started[0].pid
+        assert (await pool.exec(request())).body == b"ok"
+        assert len(spawner.started) == 1
+
+
+async def test_pool_crash_mid_request_fails_it_and_replaces_the_worker() -> None:
+    async def die(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"die":
+            php.crash()
+        else:
+            await php.respond(b"{}", str(php.process.pid).encode())
+
+    spawner = FakeSpawner(die)
+    async with running(spawner, num_workers=1) as pool:
+        first = spawner.started[0]
+        with pytest.raises(WorkerCrashed, match="closed its relay"):
+            await pool.exec(request(b"die"))
+        reply = await pool.exec(request())
+        assert int(reply.body) != first.pid
+        assert len(spawner.alive) == 1
+
+
+async def test_pool_garbage_on_stdout_crashes_only_that_request(caplog) -> None:
+    async def noisy(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"echo":
+            await php.write_raw(b"debug output\n")
+        else:
+            await php.respond(b"{}", b"ok")
+
+    spawner = FakeSpawner(noisy)
+    async with running(spawner, num_workers=1) as pool:
+        with pytest.raises(WorkerCrashed, match="wrote to stdout"):
+            await pool.exec(request(b"echo"))
+        assert spawner.started[0].killed
+        assert (await pool.exec(request())).body == b"ok"
+    assert "debug output" in caplog.text
+
+
+async def test_pool_reruns_request_when_worker_asks_to_stop() -> None:
+    async def tired(php: FakePHP, payload: Payload) -> None:
+        if len(php.requests) == 1 and php.process.pid == spawner.started[0].pid:
+            await php.stop_me()
+        else:
+            await php.respond(b"{}", str(php.process.pid).encode())
+
+    spawner = FakeSpawner(tired)
+    async with running(spawner, num_workers=1) as pool:
+        asker = spawner.started[0]
+        reply = await pool.exec(request())
+        assert int(reply.body) != asker.pid
+        await trio.testing.wait_all_tasks_blocked()
+        assert asker.returncode == 0  # stopped gracefully with the stop frame
+        assert not asker.killed
+
+
+async def test_pool_waits_for_a_free_worker_in_arrival_order(autojump_clock) -> None:
+    order: list[bytes] = []
+
+    async def record(php: FakePHP, payload: Payload) -> None:
+        order.append(payload.body)
+        await trio.sleep(1)
+        await php.respond(b"{}", payload.body)
+
+    async with running(FakeSpawner(record), num_workers=1) as pool:
+        async with trio.open_nursery() as nursery:
+            for i in range(5):
+                nursery.start_soon(pool.exec, request(b"%d" % i))
+                await trio.testing.wait_all_tasks_blocked()
+    assert order == [b"0", b"1", b"2", b"3", b"4"]
+
+
+async def test_pool_allocate_timeout_gives_no_free_workers(autojump_clock) -> None:
+    async with running(FakeSpawner(sleepy), num_workers=1, allocate_timeout=1) as pool:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.exec, request(b"3"))
+            await trio.testing.wait_all_tasks_blocked()
+            start = trio.current_time()
+            with pytest.raises(NoFreeWorkers, match=r"within 1 s"):
+                await pool.exec(request(b"0"))
+            assert trio.current_time() - start == pytest.approx(1)
+
+
+async def test_pool_full_queue_refuses_at_once(autojump_clock) -> None:
+    async with running(FakeSpawner(sleepy), num_workers=1, max_queue_size=1) as pool:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.exec, request(b"3"))
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(pool.exec, request(b"0"))
+            await trio.testing.wait_all_tasks_blocked()
+            start = trio.current_time()
+            with pytest.raises(QueueFull):
+                await pool.exec(request(b"0"))
+            assert trio.current_time() == start
+
+
+async def test_pool_exec_ttl_kills_and_replaces(autojump_clock) -> None:
+    spawner = FakeSpawner(sleepy)
+    options = {"supervisor": SupervisorConfig(exec_ttl=2)}
+    async with running(spawner, num_workers=1, **options) as pool:
+        start = trio.current_time()
+        with pytest.raises(WorkerTimeout, match="exec_ttl"):
+            await pool.exec(request(b"60"))
+        assert trio.current_time() - start == pytest.approx(2)
+        assert spawner.started[0].killed
+        assert (await pool.exec(request(b"1"))).body == b"1"
+        assert len(spawner.started) == 2
+
+
+async def test_pool_streams_chunks_and_answers_ping() -> None:
+    async def chunks(php: FakePHP, payload: Payload) -> None:
+        for i in range(3):
+            await php.respond(b"{}", b"c%d" % i, more=True, ping=i == 1)
+            if i == 1:
+                _, _, _, stream = await php.read_frame()
+                assert stream == 0x08, "expected a PONG"
+        await php.respond(b"{}", b"end")
+
+    async with running(FakeSpawner(chunks), num_workers=1) as pool:
+        async with pool.stream(request()) as response:
+            bodies = [chunk.body async for chunk in response]
+        assert bodies == [b"c0", b"c1", b"c2", b"end"]
+        assert pool.workers[0].state is WorkerState.READY
+
+
+async def test_pool_leaving_a_stream_early_stops_and_reuses_worker() -> None:
+    stopped = trio.Event()
+
+    async def endless(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"plain":
+            await php.respond(b"{}", b"plain")
+            return
+        await php.respond(b"{}", b"first", more=True)
+        _, _, _, stream = await php.read_frame()
+        assert stream == 0x02, "expected a STOP"
+        stopped.set()
+        await php.respond(b"", b"")  # PHP's empty final frame
+
+    spawner = FakeSpawner(endless)
+    async with running(spawner, num_workers=1) as pool:
+        async with pool.stream(request()) as response:
+            async for chunk in response:
+                assert chunk.body == b"first"
+                break
+        await stopped.wait()
+        assert (await pool.exec(request(b"plain"))).body == b"plain"
+        assert len(spawner.started) == 1
+
+
+async def test_pool_cancelled_caller_leaves_worker_drained_and_reused(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with running(spawner, num_workers=1) as pool:
+        with trio.move_on_after(1):
+            await pool.exec(request(b"5"))
+        # The worker finishes its 5 s response in the background, then serves.
+        assert (await pool.exec(request(b"0"))).body == b"0"
+        assert len(spawner.started) == 1
+        assert trio.current_time() >= 5
+
+
+async def test_pool_max_jobs_retires_workers_with_a_spread() -> None:
+    spawner = FakeSpawner()
+    async with running(spawner, num_workers=1, max_jobs=10) as pool:
+        for _ in range(60):
+            await pool.exec(request())
+        await trio.testing.wait_all_tasks_blocked()
+        retired = [p for p in spawner.started if p.returncode is not None]
+        assert len(retired) >= 4  # each lasted 10 to 11 requests
+        assert all(p.returncode == 0 for p in retired), "stopped, not killed"
+        for php in spawner.php[: len(retired)]:
+            assert 10 <= len(php.requests) <= 11
+
+
+async def test_pool_replaces_a_worker_that_exits_while_idle(caplog) -> None:
+    spawner = FakeSpawner()
+    async with running(spawner, num_workers=2) as pool:
+        spawner.started[0].exit(3)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(spawner.alive) == 2
+        assert len(pool.workers) == 2
+        for _ in range(4):
+            await pool.exec(request())
+    assert "exited unexpectedly (exit code 3)" in caplog.text
+
+
+async def test_pool_start_failure_raises_with_reason() -> None:
+    async def broken_boot(process) -> None:
+        process.exit(255)
+
+    spawner = FakeSpawner(boot=broken_boot)
+    pool = Pool("http", spawner, config(num_workers=2))
+    with pytest.raises(WorkerStartError, match="failed to start"):
+        await pool.run()
+    assert spawner.alive == []
+
+
+async def test_pool_heals_when_spawning_recovers(autojump_clock) -> None:
+    broken = False
+
+    async def boot(process) -> None:
+        if broken:
+            process.exit(1)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1) as pool:
+        broken = True
+        spawner.started[0].exit(1)
+        await trio.sleep(5)
+        failed = len(spawner.started)
+        assert failed > 3, "keeps retrying"
+        broken = False
+        await trio.sleep(11)
+        assert len(spawner.alive) == 1
+        assert (await pool.exec(request())).body == b"hi"
+
+
+async def test_pool_reset_lets_inflight_finish_and_uses_new_workers(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with running(spawner, num_workers=2) as pool:
+        old = {w.pid for w in pool.workers}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.exec, request(b"3"))
+            await trio.testing.wait_all_tasks_blocked()
+            await pool.reset()
+            assert trio.current_time() >= 3, "reset waited for the slow request"
+        assert {w.pid for w in pool.workers}.isdisjoint(old)
+        assert len(pool.workers) == 2
+        assert all(p.returncode == 0 for p in spawner.started[:2])
+
+
+async def test_pool_aclose_waits_for_inflight_then_stops(autojump_clock) -> None:
+    spawner = FakeSpawner(sleepy)
+    pool = Pool("http", spawner, config(num_workers=1))
+    result: list[Payload] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+
+        async def slow() -> None:
+            result.append(await pool.exec(request(b"3")))
+
+        nursery.start_soon(slow)
+        await trio.testing.wait_all_tasks_blocked()
+        await pool.aclose()
+        assert result and result[0].body == b"3"
+        with pytest.raises(PoolClosed):
+            await pool.exec(request())
+    assert spawner.started[0].returncode == 0
+
+
+async def test_pool_debug_mode_spawns_a_worker_per_request() -> None:
+    spawner = FakeSpawner()
+    async with running(spawner, debug=True) as pool:
+        assert pool.workers == []
+        for _ in range(3):
+            await pool.exec(request())
+        await trio.testing.wait_all_tasks_blocked()
+    assert len(spawner.started) == 3
+    assert spawner.alive == []
+
+
+async def test_pool_cancellation_kills_every_worker() -> None:
+    spawner = FakeSpawner()
+    pool = Pool("http", spawner, config(num_workers=3))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        nursery.cancel_scope.cancel()
+    assert spawner.alive == []
+    assert len(spawner.started) == 3

@@ -1,0 +1,406 @@
+"""Kinds of setting: how one config value is read, checked and described.
+
+A kind turns what a TOML file, an expanded ``${VAR}`` or a ``-o`` override
+can hold (strings, numbers, booleans, lists, tables) into the one Python
+type the model stores, or raises :class:`Invalid` with the end of a sentence
+that starts with the key path: ``must be an integer from 0 to 500, got
+"four"``.
+
+Invariant: ``kind.parse`` is idempotent, ``parse(parse(x)) == parse(x)``.
+The model classes run it again as their attrs converter (see
+``schema.bind_kinds``), so a loaded value passes through unchanged and a
+value given directly to a constructor is checked as a file value would be.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import attrs
+
+from trio_runner.config.units import parse_duration, split_host_port
+
+__all__ = [
+    "Address",
+    "Boolean",
+    "Choice",
+    "Command",
+    "Directory",
+    "Duration",
+    "EnvTable",
+    "FrozenMap",
+    "Integer",
+    "Invalid",
+    "Kind",
+    "Names",
+    "Text",
+    "Url",
+    "Workers",
+    "show",
+]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Invalid(Exception):
+    """A raw value does not fit its kind.
+
+    ``str(exc)`` continues a sentence that starts with the key path.
+    ``subkey`` names the entry of a table value that is wrong (an
+    environment variable), so the loader can point at ``server.env.FOO``.
+    """
+
+    def __init__(self, message: str, subkey: str = "") -> None:
+        super().__init__(message)
+        self.subkey = subkey
+
+
+def show(value: object) -> str:
+    """Render a raw value for an error message, the way TOML would write it."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, Mapping):
+        return "a table"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(show(item) for item in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Kind(abc.ABC, Generic[T_co]):
+    """What one setting may hold."""
+
+    @property
+    @abc.abstractmethod
+    def expected(self) -> str:
+        """Completes "must be ...": what is allowed, with an example."""
+
+    @abc.abstractmethod
+    def parse(self, raw: object) -> T_co:
+        """Return the stored value for ``raw``, or raise :class:`Invalid`."""
+
+    def refuse(self, raw: object, why: str = "") -> Invalid:
+        reason = f" ({why})" if why else ""
+        return Invalid(f"must be {self.expected}, got {show(raw)}{reason}")
+
+
+@attrs.frozen
+class Text(Kind[str]):
+    """A string; ``nonempty`` refuses ``""`` (e.g. an unset ``${VAR}``)."""
+
+    nonempty: bool = False
+
+    @property
+    def expected(self) -> str:
+        return "a non-empty string" if self.nonempty else "a string"
+
+    def parse(self, raw: object) -> str:
+        if not isinstance(raw, str) or (self.nonempty and not raw):
+            raise self.refuse(raw)
+        return raw
+
+
+@attrs.frozen
+class Choice(Kind[str]):
+    """One of a few words, matched without regard to case."""
+
+    options: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:
+        quoted = [json.dumps(option) for option in self.options]
+        if len(quoted) == 1:
+            return quoted[0]
+        return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+    def parse(self, raw: object) -> str:
+        # `version = 3` is as good as `version = "3"`.
+        text = str(raw) if type(raw) is int else raw
+        if isinstance(text, str):
+            for option in self.options:
+                if text.lower() == option.lower():
+                    return option
+        raise self.refuse(raw)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+@attrs.frozen
+class Integer(Kind[int]):
+    """An integer in ``[low, high]``; numeric strings count (from ``${VAR}``)."""
+
+    low: int = 0
+    high: int | None = None
+    note: str = ""
+
+    @property
+    def expected(self) -> str:
+        if self.high is None:
+            text = f"an integer, {self.low} or more"
+        else:
+            text = f"an integer from {self.low} to {self.high}"
+        return f"{text} ({self.note})" if self.note else text
+
+    def parse(self, raw: object) -> int:
+        if type(raw) is int:
+            number = raw
+        elif isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+            number = int(raw)
+        else:
+            raise self.refuse(raw)
+        if number < self.low or (self.high is not None and number > self.high):
+            raise self.refuse(raw)
+        return number
+
+
+@attrs.frozen
+class Workers(Kind[int]):
+    """A worker count up to 500, where 0 means one worker per CPU."""
+
+    limit: Integer = Integer(0, 500, note="0 = one per CPU")
+
+    @property
+    def expected(self) -> str:
+        return self.limit.expected
+
+    def parse(self, raw: object) -> int:
+        # Capped so that parsing the result again cannot fail (idempotence).
+        return self.limit.parse(raw) or min(os.cpu_count() or 1, 500)
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@attrs.frozen
+class Boolean(Kind[bool]):
+    """true or false; the strings "true", "yes", "1" etc. count as well."""
+
+    @property
+    def expected(self) -> str:
+        return "true or false"
+
+    def parse(self, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            word = raw.strip().lower()
+            if word in _TRUE or word in _FALSE:
+                return word in _TRUE
+        raise self.refuse(raw)
+
+
+@attrs.frozen
+class Duration(Kind[float]):
+    """Seconds, as a number or a Go duration string such as ``"1m30s"``."""
+
+    @property
+    def expected(self) -> str:
+        return 'a duration such as "60s", "500ms" or "1m30s", or a number of seconds'
+
+    def parse(self, raw: object) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise self.refuse(raw)
+        try:
+            seconds = parse_duration(raw)
+        except ValueError as exc:
+            raise self.refuse(raw) from exc
+        if seconds < 0:
+            raise Invalid(f"must not be negative, got {show(raw)}")
+        return seconds
+
+
+@attrs.frozen
+class Command(Kind[tuple[str, ...] | None]):
+    """A worker command: a shell-like string (split with shlex) or a list.
+
+    With ``optional`` an empty command means "not set" and parses to None,
+    so ``command = "${POOL_COMMAND}"`` falls back when the variable is unset.
+    """
+
+    optional: bool = False
+
+    @property
+    def expected(self) -> str:
+        return 'a command such as "php worker.php" or ["php", "worker.php"]'
+
+    def parse(self, raw: object) -> tuple[str, ...] | None:
+        if raw is None and self.optional:
+            return None
+        if isinstance(raw, str):
+            try:
+                argv = tuple(shlex.split(raw))
+            except ValueError as exc:  # "No closing quotation"
+                raise self.refuse(raw, str(exc).lower()) from exc
+        elif isinstance(raw, list | tuple) and all(isinstance(a, str) for a in raw):
+            argv = tuple(raw)
+        else:
+            raise self.refuse(raw)
+        if not argv and not self.optional:
+            raise self.refuse(raw)
+        return argv or None
+
+
+@attrs.frozen
+class Address(Kind[str]):
+    """A listening address ``host:port``; port 0 asks for any free port.
+
+    An empty host (``":8080"``) means every interface, as in RoadRunner.
+    """
+
+    @property
+    def expected(self) -> str:
+        return '"host:port" such as "127.0.0.1:8080" or "[::1]:8080"'
+
+    def parse(self, raw: object) -> str:
+        if not isinstance(raw, str):
+            raise self.refuse(raw)
+        try:
+            split_host_port(raw)
+        except ValueError as exc:
+            raise self.refuse(raw, str(exc)) from exc
+        return raw
+
+
+@attrs.frozen
+class Url(Kind[str]):
+    """An endpoint PHP connects to: ``tcp://host:port``, ``unix://path``.
+
+    Kept verbatim: it reaches PHP as ``RR_RELAY`` / ``RR_RPC``. PHP's socket
+    relay needs a host and speaks IPv4 only, so ``tcp://:6001`` and
+    ``tcp://[::1]:6001`` are refused here rather than failing in every
+    worker (PROTOCOL.md 2.1). A relative unix path is relative to the
+    working directory.
+    """
+
+    pipes: bool = False
+
+    @property
+    def expected(self) -> str:
+        urls = '"tcp://host:port" or "unix://path"'
+        return f'"pipes", {urls}' if self.pipes else urls
+
+    def parse(self, raw: object) -> str:
+        if not isinstance(raw, str):
+            raise self.refuse(raw)
+        scheme, sep, rest = raw.partition("://")
+        if self.pipes and raw == "pipes":
+            return raw
+        if sep and scheme == "unix" and rest:
+            return raw
+        if not sep or scheme != "tcp":
+            raise self.refuse(raw)
+        try:
+            host, port = split_host_port(rest)
+        except ValueError as exc:
+            raise self.refuse(raw, str(exc)) from exc
+        if not host:
+            why = "PHP cannot connect without a host; use e.g. tcp://127.0.0.1:6001"
+            raise self.refuse(raw, why)
+        if ":" in host:
+            raise self.refuse(raw, "PHP's socket relay speaks IPv4 only")
+        if port == 0:
+            raise self.refuse(raw, "PHP needs a fixed port to connect to")
+        return raw
+
+
+class FrozenMap(Mapping[str, str]):
+    """An immutable, hashable str-to-str mapping (the worker environment)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()):
+        self._data = dict(items)
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+@attrs.frozen
+class EnvTable(Kind[FrozenMap]):
+    """Environment variables: names upper-cased (as RoadRunner does),
+    scalar values turned into strings."""
+
+    @property
+    def expected(self) -> str:
+        return 'a table of variables such as { APP_ENV = "prod" }'
+
+    def parse(self, raw: object) -> FrozenMap:
+        if not isinstance(raw, Mapping):
+            raise self.refuse(raw)
+        env: dict[str, str] = {}
+        for key, value in raw.items():
+            name = str(key).upper()
+            if not name or "=" in name or "\0" in name:
+                raise Invalid(f"has an invalid variable name {show(key)}")
+            if name in env:
+                raise Invalid(f"sets {name} twice (names are upper-cased)")
+            if isinstance(value, bool):
+                env[name] = "true" if value else "false"
+            elif isinstance(value, str | int | float):
+                env[name] = str(value)
+            else:
+                why = "must be a string, number or boolean"
+                raise Invalid(f"{why}, got {show(value)}", subkey=str(key))
+        return FrozenMap(env)
+
+
+@attrs.frozen
+class Names(Kind[tuple[str, ...]]):
+    """A list of distinct names; a string is split on commas and spaces."""
+
+    @property
+    def expected(self) -> str:
+        return 'a list of names such as ["gzip", "headers"]'
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        if isinstance(raw, str):
+            names = tuple(name for name in re.split(r"[,\s]+", raw) if name)
+        elif isinstance(raw, list | tuple):
+            names = tuple(raw)
+        else:
+            raise self.refuse(raw)
+        if not all(isinstance(name, str) and name for name in names):
+            raise self.refuse(raw)
+        if len(set(names)) != len(names):
+            raise self.refuse(raw, "a name is listed twice")
+        return names
+
+
+@attrs.frozen
+class Directory(Kind[Path]):
+    """A directory path. The loader resolves it and checks it exists."""
+
+    @property
+    def expected(self) -> str:
+        return "a directory path"
+
+    def parse(self, raw: object) -> Path:
+        if isinstance(raw, Path):
+            return raw
+        if not isinstance(raw, str) or not raw:
+            raise self.refuse(raw)
+        return Path(raw)

@@ -1,0 +1,235 @@
+"""The configuration as frozen values: what ``roadrunner.toml`` says, checked.
+
+Sections mirror RoadRunner's config, so ``Config.http.pool.supervisor`` is
+the ``[http.pool.supervisor]`` table. Durations are float seconds, memory
+sizes int megabytes, as in RoadRunner.
+
+Each field names its kind of value (see ``kinds`` and ``schema``). The
+loader reads the file with those kinds, and the constructors run them
+again, so building a value by hand is checked the same way as a file::
+
+    Config(server=ServerConfig(command=("php", "worker.php")))
+    PoolConfig(num_workers=1000)  # ConfigError: ... from 0 to 500 ...
+
+``NOT_SUPPORTED_YET`` on a section lists the RoadRunner keys of that section
+that trio_runner does not implement; the loader refuses them by name rather
+than letting the user believe they work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+
+from trio_runner.config.kinds import (
+    Address,
+    Boolean,
+    Choice,
+    Command,
+    Directory,
+    Duration,
+    EnvTable,
+    FrozenMap,
+    Integer,
+    Names,
+    Text,
+    Url,
+    Workers,
+)
+from trio_runner.config.schema import (
+    KIND,
+    SECTION,
+    bind_kinds,
+    optional_section,
+    section,
+    setting,
+)
+from trio_runner.config.units import split_host_port
+
+__all__ = [
+    "Config",
+    "HttpConfig",
+    "LogsConfig",
+    "PoolConfig",
+    "RpcConfig",
+    "ServerConfig",
+    "SupervisorConfig",
+]
+
+# RUF009 is silenced below where a field's default comes from a helper:
+# section() and setting() return attrs fields, not shared default values.
+
+_DURATION = Duration()
+_COUNT = Integer(0)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class ServerConfig:
+    """``[server]``: how to start a PHP worker process.
+
+    ``command`` runs in ``Config.working_dir``. ``env`` is added to the
+    inherited environment with names upper-cased. ``relay`` is how frames
+    travel: the child's stdin/stdout, or a socket the server listens on.
+    ``user`` is read but not acted on yet.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"on_init", "group"})
+
+    command: tuple[str, ...] = attrs.field(metadata={KIND: Command()})
+    relay: str = setting(Url(pipes=True), "pipes")
+    relay_timeout: float = setting(_DURATION, 60.0)
+    env: Mapping[str, str] = setting(EnvTable(), factory=FrozenMap)
+    user: str = setting(Text(), "")
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class SupervisorConfig:
+    """``[<plugin>.pool.supervisor]``: limits that retire workers; 0 = off."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    watch_tick: float = setting(_DURATION, 5.0)
+    ttl: float = setting(_DURATION, 0.0)
+    idle_ttl: float = setting(_DURATION, 0.0)
+    max_worker_memory: int = setting(Integer(0, note="MB, 0 = no limit"), 0)
+    exec_ttl: float = setting(_DURATION, 0.0)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class PoolConfig:
+    """``[<plugin>.pool]``: the worker pool behind one front.
+
+    ``num_workers`` is never 0 once built: 0 means one worker per CPU.
+    ``command``, when set, replaces ``server.command`` for this pool.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"dynamic_allocator"})
+
+    num_workers: int = setting(Workers(), 0)
+    max_jobs: int = setting(_COUNT, 0)
+    allocate_timeout: float = setting(_DURATION, 60.0)
+    destroy_timeout: float = setting(_DURATION, 60.0)
+    reset_timeout: float = setting(_DURATION, 60.0)
+    stream_timeout: float = setting(_DURATION, 60.0)
+    max_queue_size: int = setting(_COUNT, 0)
+    debug: bool = setting(Boolean(), False)
+    command: tuple[str, ...] | None = setting(Command(optional=True), None)
+    supervisor: SupervisorConfig = section(SupervisorConfig)  # noqa: RUF009
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class HttpConfig:
+    """``[http]``: the HTTP front. Its presence in the file turns it on."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
+        {
+            "static",
+            "headers",
+            "uploads",
+            "ssl",
+            "fcgi",
+            "http2",
+            "http3",
+            "trusted_subnets",
+            "cache",
+        }
+    )
+
+    address: str = setting(Address(), "127.0.0.1:8080")
+    codec: str = setting(Choice(("proto", "json")), "proto")
+    max_request_size: int = setting(Integer(0, note="MB, 0 = no limit"), 1000)
+    raw_body: bool = setting(Boolean(), False)
+    internal_error_code: int = setting(Integer(400, 599), 500)
+    access_logs: bool = setting(Boolean(), False)
+    middleware: tuple[str, ...] = setting(Names(), ())
+    pool: PoolConfig = section(PoolConfig)  # noqa: RUF009
+
+    @property
+    def host(self) -> str:
+        """The host of ``address`` without IPv6 brackets; "" = every interface."""
+        return split_host_port(self.address)[0]
+
+    @property
+    def port(self) -> int:
+        """The port of ``address``; 0 asks the OS for any free port."""
+        return split_host_port(self.address)[1]
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class RpcConfig:
+    """``[rpc]``: the goridge RPC listener; workers get it as ``RR_RPC``."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    listen: str = setting(Url(), "tcp://127.0.0.1:6001")
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class LogsConfig:
+    """``[logs]``: how trio_runner logs. ``output`` is stderr, stdout or a
+    file path relative to ``Config.working_dir``."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
+        {"line_ending", "err_output", "file_logger_options", "channels"}
+    )
+
+    mode: str = setting(
+        Choice(("production", "development", "raw", "off")), "production"
+    )
+    level: str = setting(Choice(("debug", "info", "warn", "warning", "error")), "info")
+    encoding: str = setting(Choice(("console", "json")), "console")
+    output: str = setting(Text(nonempty=True), "stderr")
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class Config:
+    """The whole configuration.
+
+    ``http`` and ``rpc`` are None when the file has no such section: that
+    front or service does not run. ``working_dir`` is where workers run and
+    what relative paths are relative to; the loader makes it absolute and
+    defaults it to the config file's directory. ``source`` is that file,
+    None when the config did not come from one.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
+        {
+            "include",
+            "metrics",
+            "status",
+            "reload",
+            "service",
+            "jobs",
+            "kv",
+            "grpc",
+            "websockets",
+            "broadcast",
+            "centrifuge",
+            "temporal",
+            "tcp",
+            "lock",
+            "otel",
+            "fileserver",
+            "endure",
+            "amqp",
+            "beanstalk",
+            "boltdb",
+            "kafka",
+            "memcached",
+            "memory",
+            "nats",
+            "redis",
+            "sqs",
+        }
+    )
+
+    version: str = setting(Choice(("3",)), "3")
+    working_dir: Path = setting(Directory(), factory=Path.cwd)  # noqa: RUF009
+    server: ServerConfig = attrs.field(metadata={SECTION: ServerConfig})
+    http: HttpConfig | None = optional_section(HttpConfig)  # noqa: RUF009
+    rpc: RpcConfig | None = optional_section(RpcConfig)  # noqa: RUF009
+    logs: LogsConfig = section(LogsConfig)  # noqa: RUF009
+    source: Path | None = None

@@ -1,0 +1,518 @@
+"""A pool of PHP workers: the one place that decides who runs a request.
+
+The pool keeps ``num_workers`` *slots*. Each slot is a task that starts a
+worker, offers it to the allocator, waits until the worker is marked to
+leave, and starts its replacement right away, while the old worker finishes
+its request and stops in its own task. So a soft limit (max_jobs, a reset)
+never cuts a request short, and capacity does not dip while workers rotate.
+
+A front asks for one exchange with ``exec`` or ``stream``. What a failure
+means (PROTOCOL.md 3.8):
+
+=====================  =============================  ======================
+what happened          the worker                     the request
+=====================  =============================  ======================
+error frame            back to the pool               ``SoftError``
+EOF, I/O, bad frame    killed and replaced            ``WorkerCrashed``
+exec_ttl expired       killed and replaced            ``WorkerTimeout``
+worker asked to stop   stopped and replaced           re-run on another one
+write to a dead one    (already gone)                 re-run on another one
+caller cancelled       drained in the background,     (the caller is gone)
+                       then back to the pool
+=====================  =============================  ======================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from trio_runner.config.model import PoolConfig
+from trio_runner.errors import (
+    NoFreeWorkers,
+    PoolClosed,
+    SoftError,
+    WorkerCrashed,
+    WorkerStartError,
+    WorkerTimeout,
+)
+from trio_runner.pool.allocator import Allocator
+from trio_runner.pool.stats import PoolStatistics
+from trio_runner.process.spawn import Spawner
+from trio_runner.process.worker import Retirement, Worker, WorkerState
+from trio_runner.protocol import ErrorReply, Payload, Response, StopRequest
+
+__all__ = ["Pool"]
+
+logger = logging.getLogger(__name__)
+
+# Backoff between failed spawns once the pool is running.
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 10.0
+
+
+class Pool:
+    """Workers for one front (``mode``), started and supervised together.
+
+    Use ``run`` as a service (``await nursery.start(pool.run)`` returns once
+    every worker has handshaken) and ``aclose`` to stop it gracefully; or
+    ``trio_runner.open_pool`` for both in one ``async with``.
+
+    Args:
+        name: the pool's name in logs and the informer (``http``, ...).
+        spawner: starts one worker process and handshakes with it.
+        config: the ``[<front>.pool]`` section.
+    """
+
+    def __init__(self, name: str, spawner: Spawner, config: PoolConfig) -> None:
+        self.name = name
+        self.config = config
+        self._spawner = spawner
+        self._allocator: Allocator[Worker] = Allocator(
+            max_waiting=config.max_queue_size
+        )
+        self._workers: set[Worker] = set()
+        self._nursery: trio.Nursery | None = None
+        self._closing = False
+        self._closed = trio.Event()
+        self._busy = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._execs = 0
+
+    # -- public ------------------------------------------------------------
+
+    @property
+    def workers(self) -> list[Worker]:
+        """Live workers, oldest first (including ones on their way out)."""
+        return sorted(self._workers, key=lambda worker: worker.created)
+
+    def statistics(self) -> PoolStatistics:
+        states = [worker.state for worker in self._workers]
+        return PoolStatistics(
+            name=self.name,
+            workers=len(states),
+            ready=states.count(WorkerState.READY),
+            working=states.count(WorkerState.WORKING),
+            waiting=self._allocator.waiting,
+            execs=self._execs,
+        )
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Start the workers, report ready, and supervise until closed.
+
+        Raises:
+            WorkerStartError: a worker could not start; the message quotes
+                its output. Every other worker has been stopped.
+
+        On cancellation every worker is killed and reaped before this returns.
+        """
+        failure: WorkerStartError | None = None
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            failure = await self._start_slots(self._slot_count())
+            if failure is None:
+                pids = ", ".join(str(worker.pid) for worker in self.workers)
+                logger.info(
+                    "pool %s ready: %d workers (pids %s)",
+                    self.name,
+                    len(self._workers),
+                    pids or "-, debug mode spawns one per request",
+                    extra={"pool": self.name},
+                )
+                task_status.started()
+                await self._closed.wait()
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def aclose(self) -> None:
+        """Stop gracefully: wait for in-flight requests, then stop workers.
+
+        Requests still waiting for a worker fail with ``PoolClosed``. Waiting
+        for in-flight requests is bounded by ``destroy_timeout``; after it,
+        workers are stopped anyway. Each worker gets the stop frame and
+        ``destroy_timeout`` seconds before SIGKILL.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        for worker in self._allocator.close():
+            self._dismiss(worker, Retirement.SHUTDOWN)
+        with trio.move_on_after(self.config.destroy_timeout):
+            await self._idle.wait()
+        for worker in list(self._workers):
+            self._dismiss(worker, Retirement.SHUTDOWN)
+        with trio.move_on_after(self.config.destroy_timeout + 1):
+            for worker in list(self._workers):
+                await worker.wait_stopped()
+        self._closed.set()
+
+    async def exec(self, payload: Payload) -> Payload:
+        """Run one request and return the whole response.
+
+        A streamed response is collected: the context of its first chunk and
+        all bodies joined.
+
+        Raises:
+            SoftError, WorkerCrashed, WorkerTimeout, NoFreeWorkers,
+            QueueFull, PoolClosed, WorkerStartError (debug mode).
+        """
+        async with self.stream(payload) as chunks:
+            first: Payload | None = None
+            bodies = []
+            async for chunk in chunks:
+                first = first or chunk
+                bodies.append(chunk.body)
+        assert first is not None
+        if len(bodies) == 1:
+            return first
+        return attrs.evolve(first, body=b"".join(bodies))
+
+    @asynccontextmanager
+    async def stream(self, payload: Payload) -> AsyncIterator[AsyncIterator[Payload]]:
+        """Run one request; iterate over its response chunks.
+
+        A plain response is one chunk; a streamed one is several, each with
+        the full context (PROTOCOL.md 4.7). The worker goes back to the pool
+        as soon as the last frame is read. Leaving the block early cancels
+        the stream: the worker is told to stop and drained in the
+        background, then reused.
+
+        Raises:
+            the same errors as ``exec``; mid-stream, SoftError,
+            WorkerCrashed or WorkerTimeout from the iteration.
+        """
+        worker, first = await self._begin(payload)
+        chunks = _Chunks(self, worker, first)
+        try:
+            yield chunks
+        finally:
+            if not chunks.finished:
+                self._abandon(worker)
+
+    async def reset(self) -> None:
+        """Replace every worker; in-flight requests finish on the old ones.
+
+        Returns once the old workers have stopped, or after
+        ``reset_timeout``.
+        """
+        old = list(self._workers)
+        logger.info(
+            "pool %s: resetting %d workers",
+            self.name,
+            len(old),
+            extra={"pool": self.name},
+        )
+        for worker in old:
+            self._retire(worker, Retirement.RESET)
+        with trio.move_on_after(self.config.reset_timeout):
+            for worker in old:
+                await worker.wait_stopped()
+
+    # -- slots and workers ---------------------------------------------------
+
+    def _slot_count(self) -> int:
+        return 0 if self.config.debug else self.config.num_workers
+
+    async def _start_slots(self, count: int) -> WorkerStartError | None:
+        """Start ``count`` slots in parallel; return the first failure."""
+        assert self._nursery is not None
+        nursery = self._nursery
+        failures: list[WorkerStartError] = []
+
+        async def start_one() -> None:
+            try:
+                await nursery.start(self._keep_slot)
+            except WorkerStartError as exc:
+                failures.append(exc)
+
+        async with trio.open_nursery() as starters:
+            for _ in range(count):
+                starters.start_soon(start_one)
+        return failures[0] if failures else None
+
+    async def _keep_slot(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep one worker alive in this slot until the pool closes."""
+        failures = 0
+        started = False
+        while not self._closing:
+            try:
+                worker = await self._start_worker()
+            except WorkerStartError as exc:
+                if not started:
+                    raise
+                failures += 1
+                delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1))
+                logger.error(
+                    "pool %s: could not start a worker (retrying in %.1f s): %s",
+                    self.name,
+                    delay,
+                    exc,
+                    extra={"pool": self.name},
+                )
+                await trio.sleep(delay)
+                continue
+            failures = 0
+            if not started:
+                started = True
+                task_status.started()
+            self._offer(worker)
+            await worker.wait_leaving()
+            self._log_leaving(worker)
+
+    async def _start_worker(self) -> Worker:
+        assert self._nursery is not None
+        timeout = self.config.allocate_timeout
+        try:
+            with trio.fail_after(timeout):
+                spawned = await self._spawner.spawn(task_nursery=self._nursery)
+        except trio.TooSlowError:
+            raise WorkerStartError(
+                f"worker {self._spawner.command!r} did not answer the handshake "
+                f"within {timeout:g} s (http.pool.allocate_timeout); with a socket "
+                "relay, make sure the command execs PHP itself (no shell wrapper)"
+            ) from None
+        worker = Worker(spawned)
+        if self.config.max_jobs:
+            spread = random.randint(0, 14)
+            worker.exec_limit = (
+                self.config.max_jobs + self.config.max_jobs * spread // 100
+            )
+        self._workers.add(worker)
+        self._nursery.start_soon(self._run_worker, worker)
+        return worker
+
+    async def _run_worker(self, worker: Worker) -> None:
+        try:
+            await worker.run(grace=self.config.destroy_timeout)
+        finally:
+            self._workers.discard(worker)
+            self._allocator.remove(worker)
+
+    def _offer(self, worker: Worker) -> None:
+        if worker.marked or self._closing or worker.state is not WorkerState.READY:
+            self._dismiss(worker, Retirement.SHUTDOWN)
+        else:
+            self._allocator.put(worker)
+
+    def _dismiss(self, worker: Worker, reason: Retirement) -> None:
+        worker.mark(reason)
+        worker.dismiss()
+
+    def _retire(self, worker: Worker, reason: Retirement) -> None:
+        """Mark ``worker``; it leaves now if idle, else after its request."""
+        worker.mark(reason)
+        if self._allocator.remove(worker):
+            worker.dismiss()
+
+    def _log_leaving(self, worker: Worker) -> None:
+        reason = worker.retirement
+        if reason is Retirement.EXITED:
+            logger.warning(
+                "pool %s: worker %d exited unexpectedly (exit code %s); "
+                "starting a replacement",
+                self.name,
+                worker.pid,
+                worker.process.returncode,
+                extra={"pool": self.name, "pid": worker.pid, "reason": reason.value},
+            )
+        elif reason is not None and reason is not Retirement.SHUTDOWN:
+            logger.info(
+                "pool %s: replacing worker %d (%s)",
+                self.name,
+                worker.pid,
+                reason.value,
+                extra={"pool": self.name, "pid": worker.pid, "reason": reason.value},
+            )
+
+    # -- exchanges -----------------------------------------------------------
+
+    async def _acquire(self) -> Worker:
+        if self._closing:
+            raise PoolClosed(f"pool {self.name} is stopping")
+        if self.config.debug:
+            worker = await self._start_worker()
+            worker.mark(Retirement.DEBUG)
+        else:
+            taken = self._allocator.take_nowait()
+            if taken is None:
+                timeout = self.config.allocate_timeout
+                with trio.move_on_after(timeout):
+                    taken = await self._allocator.take()
+                if taken is None:
+                    raise NoFreeWorkers(
+                        f"no worker of pool {self.name} became free within "
+                        f"{timeout:g} s (allocate_timeout)"
+                    )
+            worker = taken
+        worker.acquire()
+        self._busy += 1
+        self._idle = trio.Event() if self._busy == 1 else self._idle
+        return worker
+
+    def _release(self, worker: Worker) -> None:
+        """The exchange is over; the worker's relay is clean (or it is dead)."""
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+        worker.release()
+        if worker.state is not WorkerState.READY:
+            return  # killed mid-exchange; run() reaps it
+        limit = worker.exec_limit
+        if limit and worker.execs >= limit:
+            worker.mark(Retirement.MAX_JOBS)
+        if worker.marked or self._closing:
+            self._dismiss(worker, worker.retirement or Retirement.SHUTDOWN)
+        else:
+            self._allocator.put(worker)
+
+    async def _begin(self, payload: Payload) -> tuple[Worker, Response]:
+        """Send ``payload`` to a worker; return it with the first response.
+
+        Re-runs the request on another worker when one asks to stop or turns
+        out dead before it could read the request.
+        """
+        retries = max(self.config.num_workers, 1) * 2 + 1
+        for _attempt in range(retries):
+            worker = await self._acquire()
+            try:
+                try:
+                    await worker.request(payload)
+                except WorkerCrashed:
+                    self._release(worker)
+                    continue  # it never saw the request: safe to re-run
+                event = await self._next_event(worker)
+            except (WorkerCrashed, WorkerTimeout):
+                self._release(worker)
+                raise
+            except BaseException:
+                self._abandon(worker)
+                raise
+            self._execs += 1
+            if isinstance(event, Response):
+                return worker, event
+            self._release_after(worker, event)
+        raise WorkerCrashed(
+            f"pool {self.name}: {retries} workers in a row refused the request "
+            "(they asked to be stopped or were dead)"
+        )
+
+    def _release_after(self, worker: Worker, event: object) -> None:
+        if isinstance(event, ErrorReply):
+            self._release(worker)
+            raise SoftError(event.message, pid=worker.pid)
+        if isinstance(event, StopRequest):
+            logger.info(
+                "pool %s: worker %d asked to be stopped; re-running its request",
+                self.name,
+                worker.pid,
+                extra={"pool": self.name, "pid": worker.pid},
+            )
+            worker.mark(Retirement.ASKED)
+            self._release(worker)
+            return
+        self._release(worker)
+        raise WorkerCrashed(f"worker {worker.pid} sent {event!r} unexpectedly")
+
+    async def _next_event(self, worker: Worker) -> object:
+        """Read the worker's next event within ``exec_ttl``."""
+        ttl = self.config.supervisor.exec_ttl or math.inf
+        with trio.move_on_after(ttl) as scope:
+            return await worker.next_event()
+        assert scope.cancelled_caught
+        logger.warning(
+            "pool %s: worker %d exceeded exec_ttl (%g s) and was killed",
+            self.name,
+            worker.pid,
+            ttl,
+            extra={"pool": self.name, "pid": worker.pid, "reason": "exec_ttl"},
+        )
+        worker.kill(Retirement.EXEC_TTL)
+        raise WorkerTimeout(
+            f"worker {worker.pid} did not answer within exec_ttl ({ttl:g} s)",
+            pid=worker.pid,
+        )
+
+    def _abandon(self, worker: Worker) -> None:
+        """The caller left mid-exchange: drain the worker in the background."""
+        assert self._nursery is not None
+        self._nursery.start_soon(self._drain, worker)
+
+    async def _drain(self, worker: Worker) -> None:
+        with trio.move_on_after(self.config.stream_timeout) as scope:
+            try:
+                await worker.cancel_stream()
+            except WorkerCrashed:
+                pass
+        if scope.cancelled_caught:
+            logger.warning(
+                "pool %s: worker %d did not end its cancelled response within "
+                "stream_timeout; killing it",
+                self.name,
+                worker.pid,
+                extra={"pool": self.name, "pid": worker.pid},
+            )
+            worker.kill(Retirement.CRASHED)
+        self._release(worker)
+
+
+class _Chunks:
+    """The chunks of one response; the first one is already read.
+
+    Owns the worker until the last frame: then, or when reading fails, it
+    releases the worker exactly once and sets ``finished``.
+    """
+
+    def __init__(self, pool: Pool, worker: Worker, first: Response) -> None:
+        self._pool = pool
+        self._worker = worker
+        self._next: Response | None = first
+        self.finished = False
+        if not first.more:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        self._pool._release(self._worker)
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> Payload:
+        event = self._next
+        if event is None:
+            if self.finished:
+                raise StopAsyncIteration
+            event = await self._read()
+        self._next = None
+        if event.ping:
+            await self._worker.pong()
+        if not event.more and not self.finished:
+            self._finish()
+        return event.payload
+
+    async def _read(self) -> Response:
+        pool = self._pool
+        worker = self._worker
+        try:
+            event = await pool._next_event(worker)
+        except (WorkerCrashed, WorkerTimeout):
+            self._finish()
+            raise
+        if isinstance(event, Response):
+            return event
+        self.finished = True
+        pool._release_after(worker, event)
+        raise WorkerCrashed(f"worker {worker.pid} sent {event!r} mid-stream")

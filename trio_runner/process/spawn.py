@@ -1,0 +1,230 @@
+"""Starting one PHP worker process and handshaking with it.
+
+``ProcessSpawner.spawn`` returns a ``Spawned``: the process, its handshaken
+link, and the tail of what it wrote. Anything that goes wrong before the
+handshake completes (the command is missing, PHP cannot open the script, the
+script dies at boot, it writes garbage to stdout, it never answers) becomes a
+``WorkerStartError`` that quotes the worker's own output, and the process is
+killed and reaped before the error leaves.
+
+Workers get their own process group (as RoadRunner's Setpgid), so a Ctrl-C
+in the terminal reaches only the server, which then stops them in order.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+import trio
+
+from trio_runner._version import RR_VERSION
+from trio_runner.errors import (
+    FrameCorrupted,
+    RemoteProtocolError,
+    ScriptNotFound,
+    WorkerStartError,
+)
+from trio_runner.process.output import OutputTail, pump_output
+from trio_runner.process.relay import Link, PipeRelay, Relay
+from trio_runner.process.terminate import kill_and_reap
+
+__all__ = [
+    "PHP_LIBRARY",
+    "ProcessSpawner",
+    "Spawned",
+    "Spawner",
+    "WorkerProcess",
+    "worker_environment",
+]
+
+logger = logging.getLogger(__name__)
+
+PHP_LIBRARY = Path(__file__).resolve().parent.parent / "php" / "autoload.php"
+
+# How long a dead worker's pipes get to deliver its last words.
+_DRAIN_OUTPUT = 0.5
+
+
+class WorkerProcess(Protocol):
+    """The parts of ``trio.Process`` the pool uses; fakes implement these."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+@attrs.define(eq=False)
+class Spawned:
+    """A started, handshaken worker process."""
+
+    process: WorkerProcess
+    link: Link
+    output: OutputTail
+
+
+class Spawner(Protocol):
+    """Starts workers for a pool. ``task_nursery`` runs their output pumps."""
+
+    @property
+    def command(self) -> str:
+        """The command line, for logs and the informer."""
+
+    async def spawn(self, *, task_nursery: trio.Nursery) -> Spawned: ...
+
+
+def worker_environment(
+    *,
+    relay: str,
+    mode: str,
+    env: Mapping[str, str] = {},
+    rpc: str | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a worker, in RoadRunner's order (PROTOCOL.md 2.3).
+
+    ``TRIO_RUNNER_PHP`` is ours: the path of the bundled PHP library's
+    autoloader, so a worker can ``require getenv('TRIO_RUNNER_PHP')``.
+    """
+    result = dict(os.environ if base is None else base)
+    result["RR_RELAY"] = relay
+    if rpc:
+        result["RR_RPC"] = rpc
+    result["TRIO_RUNNER_PHP"] = str(PHP_LIBRARY)
+    result.update((key.upper(), value) for key, value in env.items())
+    result["RR_VERSION"] = RR_VERSION
+    result["RR_MODE"] = mode
+    return result
+
+
+@attrs.define(eq=False)
+class ProcessSpawner:
+    """Spawns ``argv`` as a worker with ``env`` in ``cwd`` over ``relay``."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    relay: Relay = attrs.field(factory=PipeRelay)
+    cwd: Path | None = None
+
+    @property
+    def command(self) -> str:
+        return subprocess.list2cmdline(self.argv)
+
+    async def spawn(self, *, task_nursery: trio.Nursery) -> Spawned:
+        """Start the process and handshake; the caller bounds the wait.
+
+        Raises:
+            WorkerStartError: the process could not start or handshake. It
+                has been killed and reaped.
+        """
+        stdio = self.relay.uses_stdio
+        try:
+            process = await trio.lowlevel.open_process(
+                list(self.argv),
+                stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(self.env),
+                cwd=self.cwd,
+                process_group=0,
+            )
+        except OSError as exc:
+            raise WorkerStartError(
+                f"cannot start worker command {self.command!r}: {exc.strerror}"
+                f" (check server.command; working dir {self.cwd or os.getcwd()})"
+            ) from exc
+        tail = OutputTail()
+        drained = trio.Event()
+        assert process.stderr is not None and process.stdout is not None
+
+        async def pump_stderr() -> None:
+            try:
+                await pump_output(process.stderr, process.pid, tail)  # type: ignore[arg-type]
+            finally:
+                drained.set()
+
+        task_nursery.start_soon(pump_stderr)
+        if not stdio:
+            task_nursery.start_soon(
+                functools.partial(pump_output, source="stdout"),
+                process.stdout,
+                process.pid,
+                tail,
+            )
+        try:
+            link = await self._link(process)
+        except BaseException as exc:
+            with trio.CancelScope(shield=True):
+                await kill_and_reap(process)
+                # Let the pump log what the dead process left in its pipe.
+                with trio.move_on_after(_DRAIN_OUTPUT):
+                    await drained.wait()
+            if isinstance(exc, Exception):
+                raise self._start_error(process, exc, tail) from exc
+            raise
+        return Spawned(process, link, tail)
+
+    async def _link(self, process: trio.Process) -> Link:
+        """Wait for the handshake, or for the process to die first."""
+        link: Link | None = None
+        failure: Exception | None = None
+
+        async def pair() -> None:
+            nonlocal link, failure
+            try:
+                link = await self.relay.link(process)
+            except Exception as exc:
+                failure = exc
+            nursery.cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pair)
+            await process.wait()
+            # The process ended first. A pipe may still hold its last frame or
+            # the garbage it wrote; give pair() a moment to read it.
+            with trio.move_on_after(_DRAIN_OUTPUT):
+                await trio.sleep(math.inf)
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if link is None:
+            raise RemoteProtocolError(
+                f"the worker exited with code {process.returncode} before the handshake"
+            )
+        return link
+
+    def _start_error(
+        self, process: trio.Process, exc: Exception, tail: OutputTail
+    ) -> WorkerStartError:
+        if isinstance(exc, ScriptNotFound):
+            output = exc.output.decode("utf-8", "replace").strip()
+            reason = "PHP could not open the worker script (check server.command)"
+        elif isinstance(exc, FrameCorrupted):
+            output = exc.data.decode("utf-8", "replace").strip()
+            reason = "the worker wrote to stdout instead of answering the handshake"
+        else:
+            output = ""
+            reason = str(exc) or type(exc).__name__
+        if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+            reason = f"the worker closed its relay (exit code {process.returncode})"
+        if process.returncode is not None:
+            reason += f"; exit code {process.returncode}"
+        logged = tail.text()
+        output = "\n".join(part for part in (output, logged) if part)
+        message = f"worker {self.command!r} failed to start: {reason}"
+        if output:
+            message += "\n--- worker output ---\n" + output
+        return WorkerStartError(message, pid=process.pid, output=output)

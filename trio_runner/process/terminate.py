@@ -1,0 +1,54 @@
+"""Ending worker processes: always killed or exited, always reaped.
+
+Graceful stop (stop frame, then a grace period) lives in ``worker.py``; this
+module is the last step every path goes through.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from trio_runner.process.spawn import WorkerProcess
+
+__all__ = ["kill_and_reap", "reap"]
+
+logger = logging.getLogger(__name__)
+
+# After SIGKILL the kernel reaps quickly; this bound only guards against a
+# process stuck in uninterruptible sleep (a dead NFS mount, say).
+_KILL_WAIT = 5.0
+
+
+def _kill(process: WorkerProcess) -> None:
+    if process.returncode is None:
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+
+
+async def kill_and_reap(process: WorkerProcess) -> None:
+    """SIGKILL ``process`` (if still running) and wait for it to be reaped.
+
+    Shielded and bounded: safe to call from cancelled code.
+    """
+    _kill(process)
+    await reap(process)
+
+
+async def reap(process: WorkerProcess) -> None:
+    """Wait for ``process`` to exit, shielded, for at most a few seconds."""
+    with trio.CancelScope(shield=True), trio.move_on_after(_KILL_WAIT) as scope:
+        await process.wait()
+    if scope.cancelled_caught:
+        logger.error(
+            "worker %d did not exit %.0f s after SIGKILL; it may be stuck in the "
+            "kernel",
+            process.pid,
+            _KILL_WAIT,
+            extra={"pid": process.pid},
+        )

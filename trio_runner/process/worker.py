@@ -1,0 +1,289 @@
+"""One live PHP worker: its process, its relay, and its lifecycle.
+
+::
+
+    READY ──acquire──> WORKING ──release──> READY
+      │                   │
+      │ dismiss           │ crash / kill (the exchange failed)
+      v                   v
+    STOPPING ──exit──> STOPPED <── the process exits on its own (any state)
+
+A worker is *marked* for retirement (``mark``) when a limit is reached, the
+pool is reset, or it failed. Marking only records the reason and wakes the
+pool, which starts a replacement at once; the worker itself leaves when it
+is idle (``dismiss``), so a running request is never cut short by a soft
+limit. ``kill`` is the hard path: SIGKILL now.
+
+``run`` supervises the process: it returns once the process has exited and
+been reaped, whatever the path. All worker I/O errors are translated into
+``WorkerCrashed`` here, the one boundary between trio's errors and ours.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+
+import attrs
+import trio
+
+from trio_runner.errors import (
+    FrameCorrupted,
+    InternalError,
+    RemoteProtocolError,
+    WorkerCrashed,
+)
+from trio_runner.process.output import OutputTail
+from trio_runner.process.spawn import Spawned, WorkerProcess
+from trio_runner.process.terminate import kill_and_reap
+from trio_runner.protocol import (
+    Event,
+    Payload,
+    State,
+    StreamCancelled,
+    WorkerConnection,
+)
+
+__all__ = ["Retirement", "Worker", "WorkerState"]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 64 << 10
+
+
+class WorkerState(enum.Enum):
+    READY = "ready"
+    WORKING = "working"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+# The legal moves; anything else is a bug in the pool.
+_TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.READY: frozenset(
+        {WorkerState.WORKING, WorkerState.STOPPING, WorkerState.STOPPED}
+    ),
+    WorkerState.WORKING: frozenset(
+        {WorkerState.READY, WorkerState.STOPPING, WorkerState.STOPPED}
+    ),
+    WorkerState.STOPPING: frozenset({WorkerState.STOPPED}),
+    WorkerState.STOPPED: frozenset(),
+}
+
+
+class Retirement(enum.Enum):
+    """Why a worker leaves. The value is what logs and metrics show."""
+
+    MAX_JOBS = "max_jobs"
+    TTL = "ttl"
+    IDLE_TTL = "idle_ttl"
+    MEMORY = "max_worker_memory"
+    EXEC_TTL = "exec_ttl"
+    CRASHED = "crashed"
+    EXITED = "exited"
+    ASKED = "worker_asked_to_stop"
+    RESET = "reset"
+    DEBUG = "debug"
+    SHUTDOWN = "shutdown"
+    REMOVED = "removed"
+
+
+@attrs.define(eq=False)
+class Worker:
+    """A handshaken worker. Create with ``Worker(spawned)``; ``run`` it."""
+
+    _spawned: Spawned
+    state: WorkerState = WorkerState.READY
+    execs: int = 0
+    exec_limit: int = 0
+    retirement: Retirement | None = None
+    created: float = attrs.field(factory=time.time)
+    last_exec: float = attrs.field(factory=trio.current_time)
+    _leaving: trio.Event = attrs.field(factory=trio.Event)
+    _dismissed: trio.Event = attrs.field(factory=trio.Event)
+    _stopped: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def pid(self) -> int:
+        return self._spawned.process.pid
+
+    @property
+    def process(self) -> WorkerProcess:
+        return self._spawned.process
+
+    @property
+    def output(self) -> OutputTail:
+        return self._spawned.output
+
+    @property
+    def _connection(self) -> WorkerConnection:
+        return self._spawned.link.connection
+
+    def __repr__(self) -> str:
+        return f"<Worker pid={self.pid} {self.state.value} execs={self.execs}>"
+
+    # -- lifecycle -------------------------------------------------------
+
+    def _move(self, target: WorkerState) -> None:
+        if target not in _TRANSITIONS[self.state]:
+            raise InternalError(
+                f"worker {self.pid}: illegal state change "
+                f"{self.state.value} -> {target.value}"
+            )
+        self.state = target
+
+    def acquire(self) -> None:
+        """The pool hands this worker to one exchange."""
+        self._move(WorkerState.WORKING)
+        self.last_exec = trio.current_time()
+
+    def release(self) -> None:
+        """The exchange is over and the relay is clean again."""
+        if self.state is WorkerState.WORKING:
+            self._move(WorkerState.READY)
+
+    def mark(self, reason: Retirement) -> None:
+        """Record why this worker must go; the first reason wins."""
+        if self.retirement is None:
+            self.retirement = reason
+        self._leaving.set()
+
+    @property
+    def marked(self) -> bool:
+        return self.retirement is not None
+
+    def dismiss(self) -> None:
+        """Stop this worker gracefully once ``run`` gets to it."""
+        self._leaving.set()
+        self._dismissed.set()
+
+    def kill(self, reason: Retirement) -> None:
+        """SIGKILL the process now; ``run`` reaps it."""
+        self.mark(reason)
+        if self.process.returncode is None:
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+        self._dismissed.set()
+
+    async def wait_leaving(self) -> None:
+        """Return once this worker is marked, dismissed, killed or gone."""
+        await self._leaving.wait()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def run(self, *, grace: float) -> None:
+        """Supervise the process until it is gone; always reaps it.
+
+        A dismissed worker gets the stop frame and ``grace`` seconds to exit
+        before SIGKILL. A process that exits on its own marks the worker
+        ``EXITED``. Cancellation kills the process (shielded, bounded).
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def watch_exit() -> None:
+                    await self.process.wait()
+                    if not self._dismissed.is_set():
+                        self.mark(Retirement.EXITED)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch_exit)
+                await self._dismissed.wait()
+                await self._stop_gracefully(grace)
+                nursery.cancel_scope.cancel()
+        finally:
+            await kill_and_reap(self.process)
+            if self.state is not WorkerState.STOPPED:
+                self._move(WorkerState.STOPPED)
+            self._leaving.set()
+            self._stopped.set()
+
+    async def _stop_gracefully(self, grace: float) -> None:
+        if self.state is not WorkerState.STOPPED:
+            self._move(WorkerState.STOPPING)
+        if self._connection.state is not State.IDLE:
+            return  # mid-exchange or broken: nothing graceful left to say
+        with trio.move_on_after(grace) as scope:
+            try:
+                await self._spawned.link.stream.send_all(self._connection.stop())
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            await self.process.wait()
+        if scope.cancelled_caught:
+            logger.warning(
+                "worker %d ignored the stop frame for %.1f s; killing it",
+                self.pid,
+                grace,
+                extra={"pid": self.pid},
+            )
+
+    # -- exchanges -------------------------------------------------------
+
+    async def request(self, payload: Payload) -> None:
+        """Send one request frame."""
+        await self._send(self._connection.request(payload))
+        self.execs += 1
+
+    async def pong(self) -> None:
+        await self._send(self._connection.pong())
+
+    async def next_event(self) -> Event:
+        """Read until the connection produces an event.
+
+        Raises:
+            WorkerCrashed: EOF, an I/O error or a protocol violation. The
+                process has been killed; the pool replaces it.
+        """
+        connection = self._connection
+        stream = self._spawned.link.stream
+        while True:
+            try:
+                event = connection.next_event()
+            except RemoteProtocolError as exc:
+                raise self._crash(exc) from exc
+            if event is not None:
+                return event
+            try:
+                data = await stream.receive_some(_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise self._crash(exc) from exc
+            connection.receive_data(bytes(data))
+
+    async def cancel_stream(self) -> None:
+        """Tell the worker to abandon its response; drain until it is idle.
+
+        The caller bounds this with ``stream_timeout``.
+        """
+        if self._connection.state is State.IDLE:
+            return
+        await self._send(self._connection.cancel())
+        while not isinstance(await self.next_event(), StreamCancelled):
+            pass
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await self._spawned.link.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise self._crash(exc) from exc
+
+    def _crash(self, exc: Exception) -> WorkerCrashed:
+        """Kill the worker after a failed exchange; return the error to raise."""
+        if isinstance(exc, FrameCorrupted):
+            detail = f"wrote to stdout outside the protocol: {exc.data!r}"
+        elif isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+            detail = "closed its relay"
+        else:
+            detail = str(exc)
+        if not self.marked:
+            logger.warning(
+                "worker %d failed mid-request and is replaced: %s",
+                self.pid,
+                detail,
+                extra={"pid": self.pid, "reason": "crashed"},
+            )
+        self.kill(Retirement.CRASHED)
+        return WorkerCrashed(f"worker {self.pid} {detail}", pid=self.pid)
