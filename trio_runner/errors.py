@@ -19,6 +19,7 @@
     ├── NoFreeWorkers             no worker freed up within allocate_timeout
     │   └── QueueFull             the wait queue is full; refused at once
     ├── PoolClosed                the pool is stopping or stopped
+    ├── BindError                 a front cannot listen on its address
     └── InternalError             a broken invariant: a bug in trio_runner
 
 trio and OS errors are translated into this tree at one boundary each
@@ -29,6 +30,7 @@ with ``raise ... from`` so the original stays in the traceback.
 from __future__ import annotations
 
 __all__ = [
+    "BindError",
     "ConfigError",
     "FrameCorrupted",
     "InternalError",
@@ -145,6 +147,10 @@ class QueueFull(NoFreeWorkers):
 
 class PoolClosed(TrioRunnerError):
     """The pool is shutting down or has shut down."""
+
+
+class BindError(TrioRunnerError):
+    """A front could not listen on its configured address (in use, say)."""
 
 
 class InternalError(TrioRunnerError):

@@ -48,7 +48,7 @@ from trio_runner.process.spawn import Spawner
 from trio_runner.process.worker import Retirement, Worker, WorkerState
 from trio_runner.protocol import ErrorReply, Payload, Response, StopRequest
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "ResponseChunks"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class Pool:
         return attrs.evolve(first, body=b"".join(bodies))
 
     @asynccontextmanager
-    async def stream(self, payload: Payload) -> AsyncIterator[AsyncIterator[Payload]]:
+    async def stream(self, payload: Payload) -> AsyncIterator[ResponseChunks]:
         """Run one request; iterate over its response chunks.
 
         A plain response is one chunk; a streamed one is several, each with
@@ -193,7 +193,7 @@ class Pool:
             WorkerCrashed or WorkerTimeout from the iteration.
         """
         worker, first = await self._begin(payload)
-        chunks = _Chunks(self, worker, first)
+        chunks = ResponseChunks(self, worker, first)
         try:
             yield chunks
         finally:
@@ -468,11 +468,12 @@ class Pool:
         self._release(worker)
 
 
-class _Chunks:
+class ResponseChunks:
     """The chunks of one response; the first one is already read.
 
     Owns the worker until the last frame: then, or when reading fails, it
-    releases the worker exactly once and sets ``finished``.
+    releases the worker exactly once and sets ``finished``, so ``finished``
+    is true as the last chunk is returned.
     """
 
     def __init__(self, pool: Pool, worker: Worker, first: Response) -> None:
@@ -487,7 +488,7 @@ class _Chunks:
         self.finished = True
         self._pool._release(self._worker)
 
-    def __aiter__(self) -> _Chunks:
+    def __aiter__(self) -> ResponseChunks:
         return self
 
     async def __anext__(self) -> Payload:

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.http.fakes import http_scope
+from trio_runner.http.asgi import Scope
+from trio_runner.http.proto import http_pb2
+from trio_runner.http.request import (
+    ContextCodec,
+    RequestContext,
+    canonical_header_name,
+    encode_request_context,
+    parse_cookies,
+)
+
+
+def proto(scope: Scope) -> http_pb2.Request:
+    return http_pb2.Request.FromString(
+        encode_request_context(scope, ContextCodec.PROTO)
+    )
+
+
+def as_json(scope: Scope) -> dict[str, object]:
+    data = json.loads(encode_request_context(scope, ContextCodec.JSON))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_request_context_matches_golden_frame(
+    golden_frames: dict[str, dict[str, object]],
+) -> None:
+    spec = golden_frames["g_http_request"]
+    payload = bytes.fromhex(str(spec["payload"]))
+    options = spec["options"]
+    assert isinstance(options, list)
+    scope = http_scope(
+        "GET",
+        "/",
+        query=b"a=1",
+        headers=[(b"host", b"localhost"), (b"accept", b"*/*")],
+    )
+    assert encode_request_context(scope, ContextCodec.PROTO) == payload[: options[0]]
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("x-foo-bar", "X-Foo-Bar"),
+        ("CONTENT-TYPE", "Content-Type"),
+        ("accept", "Accept"),
+        ("x--double", "X--Double"),
+        ("-leading", "-Leading"),
+        ("www-authenticate", "Www-Authenticate"),
+        ("x_under_score", "X_under_score"),
+        ("x-1st", "X-1st"),
+        ("with space", "with space"),  # not a token: Go leaves it alone
+        ("caf\xe9", "caf\xe9"),
+        ("", ""),
+    ],
+)
+def test_canonical_header_name_follows_go(name: str, canonical: str) -> None:
+    assert canonical_header_name(name) == canonical
+
+
+def test_headers_are_canonical_repeated_in_order_without_host_and_te() -> None:
+    scope = http_scope(
+        headers=[
+            (b"host", b"example.com"),
+            (b"x-forwarded-for", b"1.1.1.1"),
+            (b"transfer-encoding", b"chunked"),
+            (b"accept", b"text/html"),
+            (b"X-Forwarded-For", b"2.2.2.2"),
+            (b"content-length", b"0"),
+        ]
+    )
+    context = RequestContext.from_scope(scope)
+    assert context.headers == (
+        ("X-Forwarded-For", (b"1.1.1.1", b"2.2.2.2")),
+        ("Accept", (b"text/html",)),
+        ("Content-Length", (b"0",)),
+    )
+    message = proto(scope)
+    assert set(message.header) == {"X-Forwarded-For", "Accept", "Content-Length"}
+    assert list(message.header["X-Forwarded-For"].value) == [b"1.1.1.1", b"2.2.2.2"]
+    assert as_json(scope)["headers"] == {
+        "X-Forwarded-For": ["1.1.1.1", "2.2.2.2"],
+        "Accept": ["text/html"],
+        "Content-Length": ["0"],
+    }
+
+
+def test_header_bytes_that_are_not_utf8_reach_proto_untouched() -> None:
+    scope = http_scope(
+        headers=[(b"host", b"h"), (b"x-raw", b"caf\xe9\xff"), (b"x-utf8", "é".encode())]
+    )
+    assert list(proto(scope).header["X-Raw"].value) == [b"caf\xe9\xff"]
+    headers = as_json(scope)["headers"]
+    assert isinstance(headers, dict)
+    # JSON: valid UTF-8 as is; anything else as Latin-1, one char per byte.
+    assert headers["X-Raw"] == ["caf\xe9\xff"]
+    assert headers["X-Utf8"] == ["é"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([b"name=%A7; ok=1"], {"name": b"\xa7", "ok": b"1"}),
+        ([b"a=b+c%20d"], {"a": b"b c d"}),
+        ([b"a=%2B"], {"a": b"+"}),
+        ([b'q="quoted"'], {"q": b"quoted"}),
+        ([b"bad=%zz; good=1"], {"good": b"1"}),
+        ([b"bad=%4; good=1"], {"good": b"1"}),
+        ([b"bad=a\\b; good=1"], {"good": b"1"}),
+        ([b'bad=a"b; good=1'], {"good": b"1"}),
+        ([b"bad=caf\xe9; good=1"], {"good": b"1"}),
+        ([b"na me=1; good=1"], {"good": b"1"}),
+        ([b"=1; ; good=1;"], {"good": b"1"}),
+        ([b"flag"], {"flag": b""}),
+        ([b"a=1; a=2"], {"a": b"2"}),
+        ([b"a=1", b"b=2"], {"a": b"1", "b": b"2"}),
+        ([b"  spaced = 1 "], {"spaced": b" 1"}),
+    ],
+)
+def test_parse_cookies_unescapes_and_drops_bad_ones(
+    lines: list[bytes], expected: dict[str, bytes]
+) -> None:
+    assert parse_cookies(lines) == expected
+
+
+def test_cookies_in_proto_keep_bytes_and_in_json_fall_back_to_latin1() -> None:
+    scope = http_scope(headers=[(b"host", b"h"), (b"cookie", b"name=%A7; ok=1")])
+    message = proto(scope)
+    assert list(message.cookies["name"].value) == [b"\xa7"]
+    assert list(message.cookies["ok"].value) == [b"1"]
+    assert list(message.header["Cookie"].value) == [b"name=%A7; ok=1"]
+    assert as_json(scope)["cookies"] == {"name": "\xa7", "ok": "1"}
+
+
+@pytest.mark.parametrize(
+    ("http_version", "cookie_header"),
+    [
+        ("1.1", [b"a=1", b"b=2"]),
+        ("2", [b"a=1; b=2"]),
+        ("3", [b"a=1; b=2"]),
+    ],
+)
+def test_cookie_headers_are_joined_over_http2_as_go_does(
+    http_version: str, cookie_header: list[bytes]
+) -> None:
+    scope = http_scope(
+        headers=[(b"host", b"h"), (b"cookie", b"a=1"), (b"cookie", b"b=2")],
+        http_version=http_version,
+    )
+    context = RequestContext.from_scope(scope)
+    assert dict(context.headers)["Cookie"] == tuple(cookie_header)
+    assert dict(context.cookies) == {"a": b"1", "b": b"2"}
+
+
+@pytest.mark.parametrize(
+    ("client", "remote_addr"),
+    [
+        (("127.0.0.1", 5000), "127.0.0.1"),
+        (("::1", 5000), "::1"),
+        (("[2001:db8::1]", 5000), "2001:db8::1"),
+        (("fe80::1%eth0", 5000), "fe80::1%eth0"),
+        (None, ""),
+        (("", 0), ""),
+    ],
+)
+def test_remote_addr_has_no_port_and_no_brackets(
+    client: tuple[str, int] | None, remote_addr: str
+) -> None:
+    assert (
+        RequestContext.from_scope(http_scope(client=client)).remote_addr == remote_addr
+    )
+
+
+@pytest.mark.parametrize(
+    ("http_version", "protocol"),
+    [("1.0", "HTTP/1.0"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2.0"), ("3", "HTTP/3.0")],
+)
+def test_protocol_is_gos_proto_string(http_version: str, protocol: str) -> None:
+    scope = http_scope(http_version=http_version)
+    assert RequestContext.from_scope(scope).protocol == protocol
+
+
+@pytest.mark.parametrize(
+    ("options", "uri"),
+    [
+        ({}, "http://localhost/"),
+        ({"path": "/a/b", "query": b"x=1&y=2"}, "http://localhost/a/b?x=1&y=2"),
+        ({"headers": [(b"host", b"example.com:8080")]}, "http://example.com:8080/"),
+        ({"scheme": "https", "path": "/s"}, "https://localhost/s"),
+        (
+            {"headers": [(b"host", b"[::1]:8443")], "scheme": "https"},
+            "https://[::1]:8443/",
+        ),
+        # no Host header: the server address, default ports left out
+        ({"headers": [], "server": ("10.0.0.1", 80)}, "http://10.0.0.1/"),
+        ({"headers": [], "server": ("10.0.0.1", 8080)}, "http://10.0.0.1:8080/"),
+        (
+            {"headers": [], "scheme": "https", "server": ("::1", 443)},
+            "https://[::1]/",
+        ),
+        ({"headers": [], "server": None}, "http:///"),
+        # the raw path is kept as sent, bytes outside ASCII are escaped
+        ({"path": "/a b", "raw_path": b"/a%20b%2F"}, "http://localhost/a%20b%2F"),
+        (
+            {"path": "/caf\xe9", "raw_path": b"/caf\xc3\xa9"},
+            "http://localhost/caf%C3%A9",
+        ),
+        # an absolute-form request-target is used as it is
+        (
+            {"raw_path": b"http://other.example/x", "query": b"q=1"},
+            "http://other.example/x?q=1",
+        ),
+        # CR and LF never reach PHP
+        ({"headers": [(b"host", b"evil\r\nX: y")]}, "http://evilX: y/"),
+        ({"query": b"a=1\r\nb"}, "http://localhost/?a=1b"),
+    ],
+)
+def test_uri_is_absolute(options: dict[str, object], uri: str) -> None:
+    scope = http_scope(**options)  # type: ignore[arg-type]
+    assert RequestContext.from_scope(scope).uri == uri
+
+
+def test_uri_without_raw_path_quotes_the_decoded_path() -> None:
+    scope = http_scope(path="/a b/caf\xe9%")
+    del scope["raw_path"]
+    assert RequestContext.from_scope(scope).uri == "http://localhost/a%20b/caf%C3%A9%25"
+
+
+def test_raw_query_is_unchanged_but_for_cr_lf() -> None:
+    scope = http_scope(query=b"a=%20b&c[]=1&d\r\n=2")
+    context = RequestContext.from_scope(scope)
+    assert context.raw_query == "a=%20b&c[]=1&d=2"
+    assert proto(scope).raw_query == "a=%20b&c[]=1&d=2"
+
+
+def test_json_context_has_every_legacy_key_in_order() -> None:
+    scope = http_scope(
+        "POST",
+        "/p",
+        query=b"x=1",
+        headers=[(b"host", b"h:81"), (b"cookie", b"c=v")],
+        client=("10.1.2.3", 999),
+    )
+    raw = encode_request_context(scope, ContextCodec.JSON)
+    data = json.loads(raw)
+    assert list(data) == [
+        "remoteAddr",
+        "protocol",
+        "method",
+        "uri",
+        "headers",
+        "cookies",
+        "rawQuery",
+        "parsed",
+        "uploads",
+        "attributes",
+    ]
+    assert data == {
+        "remoteAddr": "10.1.2.3",
+        "protocol": "HTTP/1.1",
+        "method": "POST",
+        "uri": "http://h:81/p?x=1",
+        "headers": {"Cookie": ["c=v"]},
+        "cookies": {"c": "v"},
+        "rawQuery": "x=1",
+        "parsed": False,
+        "uploads": None,
+        "attributes": {},
+    }
+    assert raw.startswith(b"{")  # PHP sniffs the codec with json_validate()
+
+
+def test_proto_context_leaves_parsed_and_uploads_unset() -> None:
+    message = proto(http_scope("POST"))
+    assert not message.parsed
+    assert message.uploads == b""
+    assert not message.attributes
+
+
+def test_codec_flags() -> None:
+    assert ContextCodec.PROTO.flag == 0x80
+    assert ContextCodec.JSON.flag == 0x08

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from tests.http.fakes import FakeExchanger, chunk, failing, replying
+from trio_runner.errors import ConfigError, WorkerCrashed
+from trio_runner.http import HttpBridge, parse_address, serve_http
+from trio_runner.http.proto import http_pb2
+from trio_runner.protocol import Payload
+
+MB = 1024 * 1024
+
+
+class OneShot(httpx.AsyncByteStream):
+    """A request body that, unlike httpx's own, is not an async generator.
+
+    The server answers 413 without reading the body, so httpx drops the
+    stream half-sent; a generator would then be collected unfinished and
+    trio would warn about it.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> OneShot:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._data is None:
+            raise StopAsyncIteration
+        data, self._data = self._data, None
+        return data
+
+
+def ipv6_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "prefix"),
+    [
+        ("127.0.0.1", "127.0.0.1:"),
+        pytest.param(
+            "[::1]",
+            "[::1]:",
+            marks=pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback"),
+        ),
+    ],
+)
+async def test_serve_http_serves_the_bridge_until_cancelled(
+    host: str, prefix: str
+) -> None:
+    fake = FakeExchanger(replying(chunk(200, b"hello", Content_Type=[b"text/plain"])))
+    bridge = HttpBridge(fake, max_request_size=1)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(
+                partial(serve_http, bridge, f"{host}:0", grace_period=1)
+            )
+            assert bound.startswith(prefix)
+            port = int(bound.rpartition(":")[2])
+            assert port > 0
+
+            async with httpx.AsyncClient(base_url=f"http://{bound}") as client:
+                response = await client.get("/hi?x=1")
+                assert response.status_code == 200
+                assert response.text == "hello"
+                assert response.headers["content-type"] == "text/plain"
+                assert "server" not in response.headers
+
+                upload = client.build_request(
+                    "POST", "/upload", headers={"Content-Length": str(MB + 1)}
+                )
+                upload.stream = OneShot(b"x" * (MB + 1))
+                too_big = await client.send(upload)
+                assert too_big.status_code == 413
+
+            assert len(fake.requests) == 1
+            nursery.cancel_scope.cancel()
+
+        family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+        with trio.socket.socket(family) as probe, pytest.raises(OSError):
+            await probe.connect((host.strip("[]"), port))
+
+
+async def test_serve_http_lets_requests_in_flight_finish_on_cancel() -> None:
+    entered = trio.Event()
+    release = trio.Event()
+
+    async def slow(payload: Payload) -> AsyncGenerator[Payload, None]:
+        entered.set()
+        await release.wait()
+        yield chunk(200, b"finished")
+
+    bridge = HttpBridge(FakeExchanger(slow))
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            serving = trio.CancelScope()
+
+            async def serve(task_status: trio.TaskStatus[str]) -> None:
+                with serving:
+                    await serve_http(
+                        bridge, "127.0.0.1:0", grace_period=5, task_status=task_status
+                    )
+
+            bound = await nursery.start(serve)
+            async with httpx.AsyncClient(base_url=f"http://{bound}") as client:
+                result: list[httpx.Response] = []
+                answered = trio.Event()
+
+                async def get() -> None:
+                    result.append(await client.get("/slow"))
+                    answered.set()
+
+                nursery.start_soon(get)
+                await entered.wait()
+                serving.cancel()  # shutdown starts with the request in flight
+                await trio.testing.wait_all_tasks_blocked()
+                with trio.socket.socket() as probe, pytest.raises(OSError):
+                    await probe.connect(("127.0.0.1", int(bound.rpartition(":")[2])))
+                release.set()
+                await answered.wait()
+            assert result[0].status_code == 200
+            assert result[0].text == "finished"
+
+
+async def test_serve_http_cancels_requests_still_running_after_grace() -> None:
+    entered = trio.Event()
+
+    async def stuck(payload: Payload) -> AsyncGenerator[Payload, None]:
+        entered.set()
+        await trio.sleep_forever()
+        yield Payload()  # pragma: no cover
+
+    fake = FakeExchanger(stuck)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            serving = trio.CancelScope()
+
+            async def serve(task_status: trio.TaskStatus[str]) -> None:
+                with serving:
+                    await serve_http(
+                        HttpBridge(fake),
+                        "127.0.0.1:0",
+                        grace_period=0.2,
+                        task_status=task_status,
+                    )
+
+            bound = await nursery.start(serve)
+            async with httpx.AsyncClient(base_url=f"http://{bound}") as client:
+                failed = trio.Event()
+
+                async def get() -> None:
+                    with pytest.raises(httpx.TransportError):
+                        await client.get("/stuck")
+                    failed.set()
+
+                nursery.start_soon(get)
+                await entered.wait()
+                serving.cancel()
+                await failed.wait()
+    assert fake.cancelled
+
+
+@asynccontextmanager
+async def serving(bridge: HttpBridge) -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        yield await nursery.start(partial(serve_http, bridge, "127.0.0.1:0"))
+        nursery.cancel_scope.cancel()
+
+
+async def test_serve_http_speaks_h2c_with_prior_knowledge() -> None:
+    cookies = [b"a=1", b"b=2"]
+    fake = FakeExchanger(replying(chunk(200, b"two", Set_Cookie=cookies)))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake)) as bound,
+            httpx.AsyncClient(http1=False, http2=True) as client,
+        ):
+            response = await client.get(f"http://{bound}/h2?q=1")
+    assert response.http_version == "HTTP/2"
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    context = http_pb2.Request.FromString(fake.requests[0].context)
+    assert context.protocol == "HTTP/2.0"
+    assert context.uri == f"http://{bound}/h2?q=1"
+    assert "Host" not in context.header
+
+
+async def test_serve_http_truncates_a_stream_that_fails_midway() -> None:
+    error = WorkerCrashed("worker died", pid=5)
+    fake = FakeExchanger(failing(error, chunk(200, b"partial")))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake)) as bound,
+            httpx.AsyncClient() as client,
+        ):
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(f"http://{bound}/stream")
+            # the server closed only that connection and still answers
+            fake.script = replying(chunk(200, b"again"))
+            assert (await client.get(f"http://{bound}/")).text == "again"
+
+
+@pytest.mark.parametrize(
+    ("address", "parsed"),
+    [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("localhost:0", ("localhost", 0)),
+        ("[::1]:443", ("::1", 443)),
+        (":8080", ("0.0.0.0", 8080)),
+        (" 0.0.0.0:80 ", ("0.0.0.0", 80)),
+    ],
+)
+def test_parse_address(address: str, parsed: tuple[str, int]) -> None:
+    assert parse_address(address) == parsed
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "8080", "::1:80", "host:http", "h:65536", "[::1]", ""]
+)
+def test_parse_address_refuses_malformed(address: str) -> None:
+    with pytest.raises(ConfigError, match="host:port"):
+        parse_address(address)
+
+
+@pytest.mark.parametrize("option", ["no_such_option", "bind"])
+async def test_serve_http_refuses_unknown_options(option: str) -> None:
+    options: dict[str, Any] = {option: 1}
+    with pytest.raises(ConfigError, match=option):
+        await serve_http(HttpBridge(FakeExchanger()), "127.0.0.1:0", **options)

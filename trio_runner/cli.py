@@ -1,0 +1,147 @@
+"""The command line: ``python -m trio_runner serve -c roadrunner.toml``.
+
+Exit codes: 0 after a clean stop, 1 when start-up failed (bad config, a
+worker that cannot start), 2 for bad command-line usage, 130 when forced
+by a second signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import trio
+
+from trio_runner._version import RR_VERSION, __version__
+from trio_runner.config import DEFAULT_PATH, Config, load_config
+from trio_runner.errors import ConfigError, TrioRunnerError
+from trio_runner.log import configure_logging
+from trio_runner.process.spawn import PHP_LIBRARY
+from trio_runner.server import Server
+
+__all__ = ["main"]
+
+logger = logging.getLogger("trio_runner.server")
+
+EXIT_STARTUP_FAILED = 1
+EXIT_FORCED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trio_runner",
+        description=(
+            "A PHP application server on trio. It keeps PHP workers alive "
+            "between requests and speaks RoadRunner's worker protocol."
+        ),
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"trio_runner {__version__} (RoadRunner protocol {RR_VERSION})",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="start the server",
+        description="Start the workers and the fronts configured in the file.",
+    )
+    serve.add_argument(
+        "-c",
+        "--config",
+        default=DEFAULT_PATH,
+        help=f"configuration file (default: {DEFAULT_PATH})",
+    )
+    serve.add_argument(
+        "-w",
+        "--workdir",
+        help="working directory of the workers (default: the config's directory)",
+    )
+    serve.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. -o http.address=127.0.0.1:9000 (repeatable)",
+    )
+    serve.add_argument("-s", "--silent", action="store_true", help="log only errors")
+
+    commands.add_parser(
+        "php-lib",
+        help="print the path of the bundled PHP worker library's autoload.php",
+        description=(
+            "Print the absolute path of the PHP library's autoload.php, for "
+            "`require`. Workers also get it as the TRIO_RUNNER_PHP variable."
+        ),
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "php-lib":
+        print(PHP_LIBRARY)
+        return 0
+    if args.command == "serve":
+        return _serve(args)
+    parser.print_help()
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(
+            Path(args.config), overrides=args.override, working_dir=args.workdir
+        )
+    except ConfigError as exc:
+        print(f"trio_runner: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILED
+    configure_logging(config.logs, silent=args.silent)
+    try:
+        return trio.run(_run_server, config)
+    except TrioRunnerError as exc:
+        logger.error("start-up failed: %s", exc)
+        return EXIT_STARTUP_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FORCED
+
+
+async def _run_server(config: Config) -> int:
+    """Serve until a signal: the first stops gracefully, a second forces."""
+    server = Server(config)
+    forced = False
+    failure: TrioRunnerError | None = None
+
+    async def watch(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+        nonlocal forced
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if server.started and not server.stopping:
+                logger.info("%s: stopping gracefully (send it again to force)", name)
+                server.stop()
+                continue
+            if server.started:
+                logger.warning("%s again: stopping now", name)
+            forced = True
+            scope.cancel()
+            return
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, signals, nursery.cancel_scope)
+            try:
+                await server.run()
+            except TrioRunnerError as exc:
+                failure = exc
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return EXIT_FORCED if forced else 0

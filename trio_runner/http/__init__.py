@@ -1,0 +1,41 @@
+"""The HTTP front: an ASGI app that runs each request on a PHP worker.
+
+``HttpBridge`` is the app; ``serve_http`` serves it (or any ASGI app) with
+hypercorn's trio worker. ``RequestContext`` and ``decode_response_context``
+are the request and response mappings of PROTOCOL.md section 4, without I/O.
+"""
+
+from __future__ import annotations
+
+from trio_runner.http.bridge import Exchanger, HttpBridge, HttpOptions
+from trio_runner.http.request import (
+    ContextCodec,
+    RequestContext,
+    canonical_header_name,
+    encode_request_context,
+    parse_cookies,
+)
+from trio_runner.http.response import (
+    ResponseHead,
+    decode_response_context,
+    error_response,
+    response_headers,
+)
+from trio_runner.http.serve import parse_address, serve_http
+
+__all__ = [
+    "ContextCodec",
+    "Exchanger",
+    "HttpBridge",
+    "HttpOptions",
+    "RequestContext",
+    "ResponseHead",
+    "canonical_header_name",
+    "decode_response_context",
+    "encode_request_context",
+    "error_response",
+    "parse_address",
+    "parse_cookies",
+    "response_headers",
+    "serve_http",
+]

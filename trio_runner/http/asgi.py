@@ -1,0 +1,26 @@
+"""The ASGI 3 interface, typed loosely enough for any ASGI server.
+
+The bridge must run under hypercorn, under the project's own HTTP/1.1
+server and inside a Python program's ASGI stack, so it depends on no
+server's own type definitions: scopes and messages are plain mappings, as
+the ASGI specification defines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class ASGIApp(Protocol):
+    """Anything callable as an ASGI 3 application."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one connection scope."""

@@ -1,0 +1,5 @@
+"""Generated protobuf modules for RoadRunner's ``http.v1`` messages.
+
+``http_pb2`` is generated from ``http.proto``; run ``generate.py`` after
+editing the .proto.
+"""

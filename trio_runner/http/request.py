@@ -1,0 +1,282 @@
+"""The request context PHP receives: an ASGI scope as RoadRunner would see it.
+
+PHP's ``spiral/roadrunner-http`` builds its PSR-7 request from this context
+(PROTOCOL.md 4.2), so every field matches what RoadRunner's Go server puts
+there, down to Go's quirks:
+
+- header names are Go-canonical (``x-foo-bar`` becomes ``X-Foo-Bar``), every
+  value of a repeated header is kept in order, and there is no ``Host`` and
+  no ``Transfer-Encoding`` entry (Go moves them out of the header map);
+- over HTTP/2 and HTTP/3 several ``Cookie`` headers are joined with ``"; "``
+  into one value, as Go's HTTP/2 server does;
+- cookies are URL-unescaped, and one that fails to unescape is dropped;
+- the URI is absolute, built from the Host header, and has CR and LF removed.
+
+Two encodings: protobuf ``http.v1.Request`` (RoadRunner 2024.1 and later,
+frame flag 0x80) and the legacy JSON object (flag 0x08). Header values are
+``bytes`` in protobuf, so bytes that are not UTF-8 reach PHP untouched.
+JSON cannot carry raw bytes: there every value that is valid UTF-8 is sent
+as is, and any other value is decoded as Latin-1, one character per byte,
+so PHP can still recover the bytes (``mb_convert_encoding($v, 'ISO-8859-1',
+'UTF-8')``). Go sends U+FFFD instead, which loses them.
+
+Nothing here does I/O; the body is read by the bridge.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+import attrs
+
+from trio_runner.http.asgi import Scope
+from trio_runner.http.proto import http_pb2
+from trio_runner.protocol.frame import Flag
+
+__all__ = [
+    "ContextCodec",
+    "RequestContext",
+    "canonical_header_name",
+    "encode_request_context",
+    "parse_cookies",
+]
+
+
+class ContextCodec(enum.Enum):
+    """How the request context is encoded for PHP."""
+
+    PROTO = "proto"
+    """``http.v1.Request``, for roadrunner-http 3.5 and later (the default)."""
+
+    JSON = "json"
+    """The legacy JSON object, for roadrunner-http before 3.5."""
+
+    @property
+    def flag(self) -> int:
+        """The codec bit of the request frame's flags byte."""
+        if self is ContextCodec.PROTO:
+            return int(Flag.CODEC_PROTO)
+        return int(Flag.CODEC_JSON)
+
+
+# RFC 9110 token characters: the bytes Go accepts in a header or cookie name.
+_TOKEN = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+_TOKEN_TEXT = frozenset(chr(byte) for byte in _TOKEN)
+
+# Headers Go takes out of the request's header map (PROTOCOL.md 4.2).
+_DROPPED_HEADERS = frozenset({"Host", "Transfer-Encoding"})
+
+# Bytes Go allows in a cookie value: printable ASCII except " ; and \.
+_COOKIE_VALUE = frozenset(range(0x20, 0x7F)) - frozenset(b'";\\')
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_OWS = b" \t\r\n"
+
+# Bytes left as they are in the URI path; others are percent-encoded, as
+# Go's URL.String() does for bytes that cannot appear in a path.
+_PATH_SAFE = frozenset(range(0x21, 0x7F))
+_PATH_SAFE_TEXT = "/!$&'()*+,;=:@"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@functools.lru_cache(maxsize=512)
+def canonical_header_name(name: str) -> str:
+    """Return ``name`` in Go's canonical form: ``x-foo-bar`` -> ``X-Foo-Bar``.
+
+    Like Go, a name holding any byte that is not a token character (a
+    space, a colon, a non-ASCII byte) is returned unchanged.
+    """
+    if not _TOKEN_TEXT.issuperset(name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def parse_cookies(lines: Iterable[bytes]) -> dict[str, bytes]:
+    """Parse ``Cookie`` header values into name -> URL-unescaped value.
+
+    Follows Go's ``Request.Cookies`` and RoadRunner's unescaping: pairs are
+    split on ``;``, a name must be a token, a value may be double-quoted
+    and must be printable ASCII without ``"``, ``;`` or ``\\``, and ``+``
+    and ``%XX`` are unescaped. A pair that breaks any rule is dropped. When
+    a name repeats, the last value wins.
+    """
+    cookies: dict[str, bytes] = {}
+    for line in lines:
+        for part in line.split(b";"):
+            name, _, value = part.strip(_OWS).partition(b"=")
+            name = name.strip(_OWS)
+            if not name or not _TOKEN.issuperset(name):
+                continue
+            if len(value) > 1 and value[0] == value[-1] == ord('"'):
+                value = value[1:-1]
+            if not _COOKIE_VALUE.issuperset(value) or _BAD_ESCAPE.search(value):
+                continue
+            cookies[name.decode("ascii")] = unquote_to_bytes(value.replace(b"+", b" "))
+    return cookies
+
+
+def _text(raw: bytes) -> str:
+    """Decode header or URL bytes: UTF-8 when valid, else Latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _strip_crlf(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "")
+
+
+def _escape_path(raw: bytes) -> str:
+    if _PATH_SAFE.issuperset(raw):
+        return raw.decode("ascii")
+    return "".join(chr(b) if b in _PATH_SAFE else f"%{b:02X}" for b in raw)
+
+
+def _format_host(host: str, port: int | None, scheme: str) -> str:
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return host
+    return f"{host}:{port}"
+
+
+@attrs.frozen
+class RequestContext:
+    """Everything PHP learns about a request besides its body.
+
+    Build one with ``from_scope`` and encode it with ``encode``. Header and
+    cookie names are ``str`` (they are ASCII tokens); their values stay
+    ``bytes`` until a codec decides how to carry them.
+
+    Attributes:
+        remote_addr: the client IP without port or brackets; ``""`` if the
+            server did not say.
+        protocol: ``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2.0`` or ``HTTP/3.0``.
+        method: the request method.
+        uri: the absolute request URI.
+        headers: canonical name -> values, in the order names first arrived.
+        cookies: name -> unescaped value.
+        raw_query: the query string as received, without CR and LF.
+    """
+
+    remote_addr: str
+    protocol: str
+    method: str
+    uri: str
+    headers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+    cookies: tuple[tuple[str, bytes], ...] = ()
+    raw_query: str = ""
+    # TODO: #3 parsed form bodies (parsed=true, JSON data tree) and uploads
+    # (the file tree) for url-encoded and multipart requests; attributes.
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> RequestContext:
+        """Build the context of an ASGI ``http`` scope."""
+        version = str(scope.get("http_version", "1.1"))
+        if "." not in version:
+            version += ".0"  # ASGI says "2", Go says "HTTP/2.0"
+
+        grouped: dict[str, list[bytes]] = {}
+        host = b""
+        for raw_name, value in scope.get("headers", ()):
+            name = canonical_header_name(bytes(raw_name).decode("latin-1"))
+            if name == "Host" and not host:
+                host = bytes(value)
+            if name not in _DROPPED_HEADERS:
+                grouped.setdefault(name, []).append(bytes(value))
+
+        cookie_lines = grouped.get("Cookie", [])
+        if len(cookie_lines) > 1 and not version.startswith("1."):
+            grouped["Cookie"] = [b"; ".join(cookie_lines)]
+
+        query = bytes(scope.get("query_string", b""))
+        return cls(
+            remote_addr=_remote_addr(scope),
+            protocol=f"HTTP/{version}",
+            method=str(scope["method"]),
+            uri=_uri(scope, _text(host.strip()), query),
+            headers=tuple((name, tuple(values)) for name, values in grouped.items()),
+            cookies=tuple(parse_cookies(cookie_lines).items()),
+            raw_query=_strip_crlf(_text(query)),
+        )
+
+    def encode(self, codec: ContextCodec) -> bytes:
+        """Return the context bytes for the request frame."""
+        if codec is ContextCodec.PROTO:
+            return self.to_proto()
+        return self.to_json()
+
+    def to_proto(self) -> bytes:
+        """Encode as ``http.v1.Request``; map entries are sorted by name."""
+        message = http_pb2.Request(
+            remote_addr=self.remote_addr,
+            protocol=self.protocol,
+            method=self.method,
+            uri=self.uri,
+            raw_query=self.raw_query,
+        )
+        for name, values in self.headers:
+            message.header[name].value.extend(values)
+        for name, value in self.cookies:
+            message.cookies[name].value.append(value)
+        return message.SerializeToString(deterministic=True)
+
+    def to_json(self) -> bytes:
+        """Encode as the legacy JSON object, keys in RoadRunner's order."""
+        data: dict[str, Any] = {
+            "remoteAddr": self.remote_addr,
+            "protocol": self.protocol,
+            "method": self.method,
+            "uri": self.uri,
+            "headers": {
+                name: [_text(value) for value in values]
+                for name, values in self.headers
+            },
+            "cookies": {name: _text(value) for name, value in self.cookies},
+            "rawQuery": self.raw_query,
+            "parsed": False,
+            "uploads": None,
+            "attributes": {},
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_request_context(scope: Scope, codec: ContextCodec) -> bytes:
+    """Return the encoded request context of an ASGI ``http`` scope."""
+    return RequestContext.from_scope(scope).encode(codec)
+
+
+def _remote_addr(scope: Scope) -> str:
+    client = scope.get("client")
+    if not client or not client[0]:
+        return ""
+    return str(client[0]).strip("[]")
+
+
+def _uri(scope: Scope, host: str, query: bytes) -> str:
+    scheme = str(scope.get("scheme", "http"))
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        path = _escape_path(bytes(raw_path))
+    else:
+        path = quote(str(scope.get("path", "/")), safe=_PATH_SAFE_TEXT)
+
+    if path[:8].lower().startswith(("http://", "https://")):
+        uri = path  # an absolute-form request-target is used as it is
+    else:
+        if not host:
+            server = scope.get("server")
+            if server:
+                host = _format_host(str(server[0]), server[1], scheme)
+        uri = f"{scheme}://{host}{path}"
+    if query:
+        uri = f"{uri}?{_text(query)}"
+    return _strip_crlf(uri)

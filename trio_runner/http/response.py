@@ -1,0 +1,229 @@
+"""What PHP answers, and what the client gets back when PHP cannot answer.
+
+A response frame's context is sniffed, not trusted to its flags byte
+(PROTOCOL.md 4.1): PHP before roadrunner-http 3.5 sends JSON with flags 0,
+newer PHP sends whichever codec it received. A context starting with ``{``
+is the JSON ``{"status": ..., "headers": {...}}``; anything else is a
+protobuf ``http.v1.Response``. An empty context means 200 with no headers.
+
+``response_headers`` turns PHP's header map into ASGI header lines: one
+line per value (several ``Set-Cookie`` are never joined), framing headers
+left to the server, and lines an HTTP library would refuse dropped rather
+than allowed to break the connection.
+
+``error_response`` maps every pool failure to the response the client
+sees; the bridge logs, this module only decides. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+from typing import Any
+
+import attrs
+from google.protobuf.message import DecodeError
+
+from trio_runner.errors import (
+    NoFreeWorkers,
+    PoolClosed,
+    RemoteProtocolError,
+    SoftError,
+    TrioRunnerError,
+    WorkerCrashed,
+    WorkerStartError,
+    WorkerTimeout,
+)
+from trio_runner.http.proto import http_pb2
+
+__all__ = [
+    "PlainResponse",
+    "ResponseHead",
+    "decode_response_context",
+    "error_response",
+    "plain_response",
+    "response_headers",
+]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Visible ASCII, obs-text, space and tab: what h11 and h2 accept in a value.
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+
+# The server frames the body itself; PHP must not choose the framing.
+_FRAMING_HEADERS = frozenset({b"transfer-encoding"})
+# HTTP/2 and HTTP/3 forbid connection-specific headers (RFC 9113 8.2.2).
+_CONNECTION_HEADERS = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+
+@attrs.frozen
+class ResponseHead:
+    """The status and headers PHP sent in a response context.
+
+    Attributes:
+        status: the status code as PHP sent it; not validated here.
+        headers: name -> values, in PHP's order.
+    """
+
+    status: int = 200
+    headers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+
+
+def decode_response_context(context: bytes) -> ResponseHead:
+    """Decode a response context, JSON or protobuf, whatever the frame flags.
+
+    Raises:
+        RemoteProtocolError: the context is neither valid JSON of the
+            expected shape nor a valid ``http.v1.Response``.
+    """
+    if not context:
+        return ResponseHead()
+    if context[:1] == b"{":
+        return _decode_json(context)
+    try:
+        message = http_pb2.Response.FromString(context)
+    except DecodeError as exc:
+        raise RemoteProtocolError(
+            f"the response context is not a valid http.v1.Response: {exc}"
+        ) from exc
+    headers = tuple((name, tuple(v.value)) for name, v in message.headers.items())
+    return ResponseHead(message.status, headers)
+
+
+def _decode_json(context: bytes) -> ResponseHead:
+    try:
+        data: Any = json.loads(context)
+    except ValueError as exc:
+        raise RemoteProtocolError(
+            f"the response context is not valid JSON: {exc}"
+        ) from exc
+    status = data.get("status", 0)
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise RemoteProtocolError(
+            f'"status" in the JSON response context must be an integer, got {status!r}'
+        )
+    raw_headers = data.get("headers") or {}  # PHP encodes an empty map as []
+    if not isinstance(raw_headers, dict):
+        raise RemoteProtocolError(
+            f'"headers" in the JSON response context must be an object, '
+            f"got {type(raw_headers).__name__}"
+        )
+    headers = []
+    for name, values in raw_headers.items():
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise RemoteProtocolError(
+                f"header {name!r} in the JSON response context must be a list "
+                f"of strings, got {values!r}"
+            )
+        headers.append((name, tuple(v.encode("utf-8", "replace") for v in values)))
+    return ResponseHead(status, tuple(headers))
+
+
+def response_headers(
+    head: ResponseHead, *, http_version: str = "1.1"
+) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+    """Return ASGI header lines for ``head``, and what had to be dropped.
+
+    Names are lower-cased as ASGI requires. CR and LF inside a value become
+    spaces, as Go does. ``Transfer-Encoding`` is always dropped, and over
+    HTTP/2 and later so are the connection-specific headers; a name that is
+    not a token or a value with control bytes is dropped too. The second
+    list describes each dropped line, for the log.
+    """
+    # TODO: #3 PROTOCOL.md 4.6 extras: move the headers named in "Trailer"
+    # to trailers (http.response.trailers) and push "Http2-Push" paths.
+    forbidden = (
+        _FRAMING_HEADERS if http_version.startswith("1") else _CONNECTION_HEADERS
+    )
+    lines: list[tuple[bytes, bytes]] = []
+    dropped: list[str] = []
+    for name, values in head.headers:
+        raw_name = name.encode("utf-8", "replace").lower()
+        if _TOKEN.fullmatch(raw_name) is None:
+            dropped.append(f"header name {name!r} is not a valid token")
+            continue
+        if raw_name in forbidden:
+            dropped.append(f"header {name!r} is set by the server, not by PHP")
+            continue
+        for value in values:
+            value = value.replace(b"\r", b" ").replace(b"\n", b" ")
+            if _FIELD_VALUE.fullmatch(value) is None:
+                dropped.append(f"header {name!r} has control bytes: {value[:60]!r}")
+                continue
+            lines.append((raw_name, value))
+    return lines, dropped
+
+
+@attrs.frozen
+class PlainResponse:
+    """A short text response written by the bridge itself, not by PHP."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def plain_response(
+    status: int, text: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> PlainResponse:
+    """A ``text/plain`` response with a Content-Length."""
+    body = text.encode()
+    return PlainResponse(
+        status,
+        body,
+        (
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ),
+    )
+
+
+_RETRY_LATER = ((b"retry-after", b"1"), (b"no-workers", b"true"))
+
+
+def error_response(
+    error: TrioRunnerError, *, internal_error_code: int = 500, debug: bool = False
+) -> PlainResponse:
+    """Return what the client gets when the pool fails a request.
+
+    The text never shows PHP's error message or worker output unless
+    ``debug`` is on: they may hold paths, queries and secrets.
+    """
+    if isinstance(error, SoftError):
+        if debug:
+            return plain_response(internal_error_code, error.message)
+        return plain_response(internal_error_code, _phrase(internal_error_code))
+    if isinstance(error, WorkerTimeout):
+        return plain_response(504, "The request took too long and was stopped.\n")
+    if isinstance(error, WorkerCrashed):
+        return plain_response(500, "The PHP worker died while handling the request.\n")
+    if isinstance(error, WorkerStartError):
+        text = "Could not start a PHP worker.\n"
+        if debug:
+            text = f"{text}{error}\n{error.output}"
+        return plain_response(500, text)
+    if isinstance(error, NoFreeWorkers):
+        return plain_response(
+            503, "No PHP worker is free; retry shortly.\n", _RETRY_LATER
+        )
+    if isinstance(error, PoolClosed):
+        return plain_response(503, "The server is shutting down.\n")
+    return plain_response(500, _phrase(500))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return f"{http.HTTPStatus(status).phrase}\n"
+    except ValueError:
+        return "Error\n"

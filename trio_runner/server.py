@@ -1,0 +1,183 @@
+"""The whole server: relay, pools and fronts, started and stopped in order.
+
+Start-up: the relay listener (socket relays only), then every pool in
+parallel (all workers handshaken), then the fronts bind their sockets; only
+then is the server ready. A worker that cannot start fails start-up with its
+own output.
+
+Shutdown (``stop``) runs the other way: fronts stop accepting and let
+in-flight requests finish within ``grace_period``, then pools stop their
+workers (stop frame, then SIGKILL after ``destroy_timeout``). Cancelling
+``run`` instead kills everything at once, still reaping every process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import attrs
+import trio
+
+from trio_runner.config.model import Config, HttpConfig
+from trio_runner.errors import BindError, TrioRunnerError, WorkerStartError
+from trio_runner.http import HttpBridge, serve_http
+from trio_runner.pool import Pool
+from trio_runner.process import ProcessSpawner, open_relay, worker_environment
+from trio_runner.process.relay import PipeRelay, SocketRelay
+
+__all__ = ["Server"]
+
+logger = logging.getLogger(__name__)
+
+# How long fronts wait for in-flight requests on a graceful stop.
+DEFAULT_GRACE_PERIOD = 30.0
+
+
+@attrs.define(eq=False)
+class Server:
+    """A configured server. ``await nursery.start(server.run)`` starts it.
+
+    Attributes:
+        config: what to run.
+        pools: the pools by name, once started.
+        http_address: the bound ``host:port`` of the HTTP front, once started
+            (with the real port when the config asked for port 0).
+    """
+
+    config: Config
+    grace_period: float = DEFAULT_GRACE_PERIOD
+    pools: dict[str, Pool] = attrs.field(factory=dict)
+    http_address: str | None = None
+    _stopping: trio.Event = attrs.field(factory=trio.Event)
+    _started: bool = False
+
+    @property
+    def http_url(self) -> str | None:
+        if self.http_address is None:
+            return None
+        return f"http://{self.http_address}"
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Begin a graceful stop; ``run`` returns when it is done."""
+        self._stopping.set()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run until ``stop`` is called (graceful) or cancelled (immediate).
+
+        Raises:
+            WorkerStartError: a worker could not start; nothing is left
+                running.
+            BindError: a front could not listen on its address.
+        """
+        async with trio.open_nursery() as nursery:
+            failure = await self._serve(nursery, task_status)
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        logger.info("stopped")
+
+    async def _serve(
+        self, nursery: trio.Nursery, task_status: trio.TaskStatus[Server]
+    ) -> TrioRunnerError | None:
+        """Start everything, serve until stopped, drain; or return why not."""
+        config = self.config
+        relay = await open_relay(
+            config.server.relay, relay_nursery=nursery, base_dir=config.working_dir
+        )
+        pools = [self._make_pool(name, relay) for name in self._pool_names()]
+        failure: TrioRunnerError | None
+        failure = await self._start_pools(pools, pool_nursery=nursery)
+        if failure is not None:
+            return failure
+        async with trio.open_nursery() as fronts:
+            if config.http is not None:
+                failure = await self._start_http(fronts, config.http)
+                if failure is not None:
+                    fronts.cancel_scope.cancel()
+                    return failure
+            self._started = True
+            task_status.started(self)
+            await self._stopping.wait()
+            logger.info("stopping: letting in-flight requests finish")
+            # serve_http stops accepting at once and drains in-flight
+            # requests for up to grace_period before it returns.
+            fronts.cancel_scope.cancel()
+        async with trio.open_nursery() as closers:
+            for pool in self.pools.values():
+                closers.start_soon(pool.aclose)
+        return None
+
+    async def _start_http(
+        self, fronts: trio.Nursery, http: HttpConfig
+    ) -> TrioRunnerError | None:
+        pool = self.pools["http"]
+        bridge = HttpBridge.from_config(pool, http)
+        try:
+            self.http_address = await fronts.start(
+                functools.partial(serve_http, grace_period=self.grace_period),
+                bridge,
+                http.address,
+            )
+        except OSError as exc:
+            return BindError(
+                f"http: cannot listen on {http.address}: {exc.strerror or exc} "
+                "(set http.address to a free host:port)"
+            )
+        logger.info(
+            "http: serving on %s (workers: %s)",
+            self.http_url,
+            ", ".join(str(worker.pid) for worker in pool.workers) or "debug mode",
+            extra={"pool": "http", "address": self.http_address},
+        )
+        return None
+
+    def _pool_names(self) -> list[str]:
+        return ["http"] if self.config.http is not None else []
+
+    async def _start_pools(
+        self, pools: list[Pool], *, pool_nursery: trio.Nursery
+    ) -> WorkerStartError | None:
+        """Start every pool in parallel; return the first start failure."""
+        failures: list[WorkerStartError] = []
+        nursery = pool_nursery
+
+        async def start(pool: Pool) -> None:
+            try:
+                await nursery.start(pool.run)
+            except WorkerStartError as exc:
+                failures.append(exc)
+
+        async with trio.open_nursery() as starters:
+            for pool in pools:
+                starters.start_soon(start, pool)
+        return failures[0] if failures else None
+
+    def _make_pool(self, name: str, relay: PipeRelay | SocketRelay) -> Pool:
+        config = self.config
+        assert config.http is not None
+        pool_config = config.http.pool
+        spawner = ProcessSpawner(
+            argv=pool_config.command or config.server.command,
+            env=worker_environment(
+                relay=relay.spec,
+                mode=name,
+                env=config.server.env,
+                rpc=config.rpc.listen if config.rpc else None,
+            ),
+            relay=relay,
+            cwd=config.working_dir,
+        )
+        pool = Pool(name, spawner, pool_config)
+        self.pools[name] = pool
+        return pool
