@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsoleFormatter", "JsonFormatter", "configure_logging"]
 
-# Keys of ``extra=`` that the formatters show, in this order.
+# Keys of ``extra=`` that the formatters show, in this order. The access
+# log's keys are in its message already, so the console leaves them out.
 EXTRA_KEYS = ("pool", "pid", "reason", "source", "address")
+ACCESS_KEYS = ("method", "uri", "status", "bytes", "elapsed", "remote_address")
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -71,7 +73,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in EXTRA_KEYS:
+        for key in EXTRA_KEYS + ACCESS_KEYS:
             value = getattr(record, key, None)
             if value is not None:
                 data[key] = value

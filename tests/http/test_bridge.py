@@ -416,3 +416,19 @@ def test_bridge_from_config_reads_the_http_section() -> None:
     assert bridge.codec is ContextCodec.JSON
     assert (bridge.max_request_size, bridge.internal_error_code) == (7, 502)
     assert bridge.debug
+
+
+async def test_bridge_access_log_records_one_line_per_request(caplog) -> None:
+    fake = FakeExchanger(replying(chunk(201, b"hello")))
+    bridge = HttpBridge(fake, access_logs=True)
+    with caplog.at_level("INFO", logger="trio_runner.access"):
+        await call(bridge, http_scope("GET", "/a", query=b"b=1"))
+    [record] = [r for r in caplog.records if r.name == "trio_runner.access"]
+    assert record.getMessage().startswith("GET /a?b=1 201 5B ")
+    assert (record.status, record.bytes, record.remote_address) == (201, 5, "127.0.0.1")
+
+
+async def test_bridge_access_log_is_off_by_default(caplog) -> None:
+    with caplog.at_level("INFO", logger="trio_runner.access"):
+        await call(HttpBridge(FakeExchanger()))
+    assert not [r for r in caplog.records if r.name == "trio_runner.access"]

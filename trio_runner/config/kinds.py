@@ -370,7 +370,13 @@ class EnvTable(Kind[FrozenMap]):
 
 @attrs.frozen
 class Names(Kind[tuple[str, ...]]):
-    """A list of distinct names; a string is split on commas and spaces."""
+    """A list of distinct names; a string is split on commas and spaces.
+
+    ``known`` lists the names that exist; any other is refused, so a name
+    trio_runner does not implement (yet) never looks as if it worked.
+    """
+
+    known: frozenset[str] | None = None
 
     @property
     def expected(self) -> str:
@@ -387,6 +393,14 @@ class Names(Kind[tuple[str, ...]]):
             raise self.refuse(raw)
         if len(set(names)) != len(names):
             raise self.refuse(raw, "a name is listed twice")
+        if self.known is not None:
+            for name in names:
+                if name not in self.known:
+                    offered = ", ".join(sorted(self.known)) or "none yet"
+                    raise Invalid(
+                        f"has {show(name)}, which is not supported (yet); "
+                        f"supported: {offered}"
+                    )
         return names
 
 

@@ -144,7 +144,8 @@ class HttpConfig:
     raw_body: bool = setting(Boolean(), False)
     internal_error_code: int = setting(Integer(400, 599), 500)
     access_logs: bool = setting(Boolean(), False)
-    middleware: tuple[str, ...] = setting(Names(), ())
+    # TODO: #3 the headers, gzip and static middleware.
+    middleware: tuple[str, ...] = setting(Names(known=frozenset()), ())
     pool: PoolConfig = section(PoolConfig)  # noqa: RUF009
 
     @property

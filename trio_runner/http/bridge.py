@@ -43,6 +43,7 @@ from trio_runner.errors import (
     WorkerStartError,
     WorkerTimeout,
 )
+from trio_runner.http.access import log_access
 from trio_runner.http.asgi import Receive, Scope, Send
 from trio_runner.http.request import ContextCodec, RequestContext
 from trio_runner.http.response import (
@@ -115,6 +116,8 @@ class HttpOptions(Protocol):
     @property
     def internal_error_code(self) -> int: ...
     @property
+    def access_logs(self) -> bool: ...
+    @property
     def pool(self) -> _PoolOptions: ...
 
 
@@ -169,6 +172,7 @@ class HttpBridge:
             error frame (RoadRunner's ``http.internal_error_code``).
         debug: show PHP's error text and worker start-up output to the
             client. Never in production: it can leak paths and secrets.
+        access_logs: log one record per request on ``trio_runner.access``.
 
     Raises:
         ConfigError: an option has a value the bridge cannot use.
@@ -185,6 +189,7 @@ class HttpBridge:
         default=500, validator=_check_error_code, kw_only=True
     )
     debug: bool = attrs.field(default=False, kw_only=True)
+    access_logs: bool = attrs.field(default=False, kw_only=True)
 
     @classmethod
     def from_config(cls, pool: Exchanger, http: HttpOptions) -> HttpBridge:
@@ -195,12 +200,16 @@ class HttpBridge:
             max_request_size=http.max_request_size,
             internal_error_code=http.internal_error_code,
             debug=http.pool.debug,
+            access_logs=http.access_logs,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._serve_http(scope, receive, send)
+            if self.access_logs:
+                await log_access(self._serve_http, scope, receive, send)
+            else:
+                await self._serve_http(scope, receive, send)
         elif kind == "lifespan":
             await _run_lifespan(receive, send)
         elif kind == "websocket":

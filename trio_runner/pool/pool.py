@@ -24,6 +24,7 @@ caller cancelled       drained in the background,     (the caller is gone)
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -44,6 +45,7 @@ from trio_runner.errors import (
 )
 from trio_runner.pool.allocator import Allocator
 from trio_runner.pool.stats import PoolStatistics
+from trio_runner.pool.supervisor import MemoryProbe, process_rss, supervise
 from trio_runner.process.spawn import Spawner
 from trio_runner.process.worker import Retirement, Worker, WorkerState
 from trio_runner.protocol import ErrorReply, Payload, Response, StopRequest
@@ -68,12 +70,21 @@ class Pool:
         name: the pool's name in logs and the informer (``http``, ...).
         spawner: starts one worker process and handshakes with it.
         config: the ``[<front>.pool]`` section.
+        memory: reads a worker's RSS, for ``supervisor.max_worker_memory``.
     """
 
-    def __init__(self, name: str, spawner: Spawner, config: PoolConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        spawner: Spawner,
+        config: PoolConfig,
+        *,
+        memory: MemoryProbe = process_rss,
+    ) -> None:
         self.name = name
         self.config = config
         self._spawner = spawner
+        self._memory = memory
         self._allocator: Allocator[Worker] = Allocator(
             max_waiting=config.max_queue_size
         )
@@ -129,6 +140,10 @@ class Pool:
                     extra={"pool": self.name},
                 )
                 task_status.started()
+                if self._supervised():
+                    nursery.start_soon(
+                        functools.partial(supervise, self, memory=self._memory)
+                    )
                 await self._closed.wait()
             nursery.cancel_scope.cancel()
         if failure is not None:
@@ -214,12 +229,16 @@ class Pool:
             extra={"pool": self.name},
         )
         for worker in old:
-            self._retire(worker, Retirement.RESET)
+            self.retire(worker, Retirement.RESET)
         with trio.move_on_after(self.config.reset_timeout):
             for worker in old:
                 await worker.wait_stopped()
 
     # -- slots and workers ---------------------------------------------------
+
+    def _supervised(self) -> bool:
+        limits = self.config.supervisor
+        return bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
 
     def _slot_count(self) -> int:
         return 0 if self.config.debug else self.config.num_workers
@@ -311,7 +330,7 @@ class Pool:
         worker.mark(reason)
         worker.dismiss()
 
-    def _retire(self, worker: Worker, reason: Retirement) -> None:
+    def retire(self, worker: Worker, reason: Retirement) -> None:
         """Mark ``worker``; it leaves now if idle, else after its request."""
         worker.mark(reason)
         if self._allocator.remove(worker):
@@ -328,7 +347,8 @@ class Pool:
                 worker.process.returncode,
                 extra={"pool": self.name, "pid": worker.pid, "reason": reason.value},
             )
-        elif reason is not None and reason is not Retirement.SHUTDOWN:
+        elif reason is Retirement.MAX_JOBS:
+            # Other reasons are logged where they are decided.
             logger.info(
                 "pool %s: replacing worker %d (%s)",
                 self.name,

@@ -99,6 +99,7 @@ class Worker:
     exec_limit: int = 0
     retirement: Retirement | None = None
     created: float = attrs.field(factory=time.time)
+    started_at: float = attrs.field(factory=trio.current_time)
     last_exec: float = attrs.field(factory=trio.current_time)
     _leaving: trio.Event = attrs.field(factory=trio.Event)
     _dismissed: trio.Event = attrs.field(factory=trio.Event)
