@@ -64,7 +64,7 @@ def test_load_reads_every_kind_of_value() -> None:
         codec = "JSON"
         max_request_size = "20"
         raw_body = "yes"
-        middleware = ["gzip", "headers"]
+        middleware = []
         [http.pool]
         num_workers = 3
         allocate_timeout = 2.5
@@ -90,7 +90,7 @@ def test_load_reads_every_kind_of_value() -> None:
     assert config.http.codec == "json"
     assert config.http.max_request_size == 20
     assert config.http.raw_body is True
-    assert config.http.middleware == ("gzip", "headers")
+    assert config.http.middleware == ()
     assert config.http.pool.num_workers == 3
     assert config.http.pool.allocate_timeout == 2.5
     assert config.http.pool.command == ("php", "-d", "memory_limit=1G", "http.php")
@@ -656,7 +656,7 @@ def test_load_expands_env_in_every_string_after_parsing() -> None:
         """
         [http]
         address = "${HOST:-127.0.0.1}:${PORT}"
-        middleware = ["${MW}"]
+        codec = "${CODEC}"
         [http.pool]
         num_workers = "${WORKERS:-4}"
         debug = "${DEBUG}"
@@ -666,7 +666,7 @@ def test_load_expands_env_in_every_string_after_parsing() -> None:
         """,
         env={
             "PORT": "9000",
-            "MW": "gzip",
+            "CODEC": "json",
             "DEBUG": "true",
             "TIMEOUT": "1m",
             "LOG_DIR": 'a "quoted" dir',
@@ -674,7 +674,7 @@ def test_load_expands_env_in_every_string_after_parsing() -> None:
     )
     assert config.http is not None
     assert config.http.address == "127.0.0.1:9000"
-    assert config.http.middleware == ("gzip",)
+    assert config.http.codec == "json"
     assert config.http.pool.num_workers == 4
     assert config.http.pool.debug is True
     assert config.http.pool.allocate_timeout == 60.0
@@ -792,10 +792,15 @@ def test_overrides_apply_in_order_and_expand_env() -> None:
         'http.middleware=["gzip", "headers"]',
     ],
 )
-def test_override_middleware_list(override: str) -> None:
-    config = load(overrides=(override,))
-    assert config.http is not None
-    assert config.http.middleware == ("gzip", "headers")
+def test_override_middleware_list_reaches_the_name_check(override: str) -> None:
+    # Each form is split into names; the first, "gzip", is then refused
+    # because no middleware is implemented yet.
+    with pytest.raises(ConfigError) as info:
+        load(overrides=(override,))
+    assert str(info.value) == (
+        'command-line override: http.middleware has "gzip", which is not '
+        "supported (yet); supported: none yet"
+    )
 
 
 def test_override_replaces_a_table_with_an_inline_table() -> None:
