@@ -129,11 +129,8 @@ class Server:
                 bridge,
                 http.address,
             )
-        except OSError as exc:
-            return BindError(
-                f"http: cannot listen on {http.address}: {exc.strerror or exc} "
-                "(set http.address to a free host:port)"
-            )
+        except BindError as exc:
+            return exc
         logger.info(
             "http: serving on %s (workers: %s)",
             self.http_url,

@@ -172,13 +172,18 @@ class Reply:
         return int(starts[0]["status"])
 
     @property
-    def headers(self) -> list[tuple[bytes, bytes]]:
+    def all_headers(self) -> list[tuple[bytes, bytes]]:
         start = self.messages[0]
         assert start["type"] == "http.response.start"
         return list(start["headers"])
 
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The header lines but ``date`` (the bridge adds one to every reply)."""
+        return [(n, v) for n, v in self.all_headers if n != b"date"]
+
     def header(self, name: bytes) -> list[bytes]:
-        return [v for n, v in self.headers if n == name]
+        return [v for n, v in self.all_headers if n == name]
 
     @property
     def bodies(self) -> list[bytes]:

@@ -432,3 +432,13 @@ async def test_bridge_access_log_is_off_by_default(caplog) -> None:
     with caplog.at_level("INFO", logger="trio_runner.access"):
         await call(HttpBridge(FakeExchanger()))
     assert not [r for r in caplog.records if r.name == "trio_runner.access"]
+
+
+async def test_bridge_adds_a_date_unless_php_sent_one() -> None:
+    reply = await call(HttpBridge(FakeExchanger()))
+    [date] = reply.header(b"date")
+    assert date.endswith(b" GMT")
+    php_date = b"Wed, 21 Oct 2037 07:28:00 GMT"
+    fake = FakeExchanger(replying(chunk(200, b"", Date=[php_date])))
+    reply = await call(HttpBridge(fake))
+    assert reply.header(b"date") == [php_date]

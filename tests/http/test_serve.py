@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from tests.http.fakes import FakeExchanger, chunk, failing, replying
-from trio_runner.errors import ConfigError, WorkerCrashed
+from trio_runner.errors import BindError, ConfigError, WorkerCrashed
 from trio_runner.http import HttpBridge, parse_address, serve_http
 from trio_runner.http.proto import http_pb2
 from trio_runner.protocol import Payload
@@ -244,3 +244,12 @@ async def test_serve_http_refuses_unknown_options(option: str) -> None:
     options: dict[str, Any] = {option: 1}
     with pytest.raises(ConfigError, match=option):
         await serve_http(HttpBridge(FakeExchanger()), "127.0.0.1:0", **options)
+
+
+async def test_serve_http_reports_an_address_in_use_as_bind_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with trio.fail_after(5), pytest.raises(BindError, match=f":{port}: Address"):
+            await serve_http(HttpBridge(FakeExchanger()), f"127.0.0.1:{port}")

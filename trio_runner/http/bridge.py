@@ -51,6 +51,7 @@ from trio_runner.http.response import (
     ResponseHead,
     decode_response_context,
     error_response,
+    http_date,
     plain_response,
     response_headers,
 )
@@ -357,6 +358,8 @@ class _ResponseWriter:
             and not any(name == b"content-length" for name, _ in lines)
         ):
             lines.append((b"content-length", b"%d" % length))
+        if not any(name == b"date" for name, _ in lines):
+            lines.append((b"date", http_date()))  # as Go: PHP's own Date wins
         for problem in dropped:
             logger.warning(
                 "dropped a response header from PHP: %s",
@@ -420,7 +423,7 @@ async def _send_plain(send: Send, response: PlainResponse, method: str) -> None:
         {
             "type": "http.response.start",
             "status": response.status,
-            "headers": list(response.headers),
+            "headers": [*response.headers, (b"date", http_date())],
         }
     )
     body = b"" if method == "HEAD" else response.body

@@ -20,6 +20,8 @@ from __future__ import annotations
 import http
 import json
 import re
+import time
+from email.utils import formatdate
 from typing import Any
 
 import attrs
@@ -42,6 +44,7 @@ __all__ = [
     "ResponseHead",
     "decode_response_context",
     "error_response",
+    "http_date",
     "plain_response",
     "response_headers",
 ]
@@ -62,6 +65,18 @@ _CONNECTION_HEADERS = frozenset(
         b"upgrade",
     }
 )
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The current time as an HTTP ``Date`` value, made once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
+    return _date_cache[1]
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ defaults are changed where they hurt a long-running PHP server:
   (DESIGN.md). Here a connection lives as long as the client keeps it.
 - hypercorn's access log is off (trio_runner writes its own), its error
   log goes to the ``trio_runner.http.server`` logger instead of stderr,
-  and it sends no ``Server`` header.
+  and it sends no ``Server`` header and no ``Date``: the bridge adds one
+  unless PHP sent its own, as RoadRunner does.
 
 Shutdown: cancelling ``serve_http`` stops accepting at once, lets requests
 in flight finish within ``grace_period`` seconds, then cancels them. The
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import sys
 from typing import Any, cast
 
@@ -30,7 +32,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from hypercorn.typing import ASGIFramework
 
-from trio_runner.errors import ConfigError
+from trio_runner.errors import BindError, ConfigError
 from trio_runner.http.asgi import ASGIApp
 
 __all__ = ["parse_address", "serve_http"]
@@ -127,7 +129,7 @@ async def serve_http(
 
     Raises:
         ConfigError: a malformed address or an unknown option.
-        OSError: the address cannot be bound (in use, no permission).
+        BindError: the address cannot be bound (in use, no permission).
 
     On cancellation the listening socket closes at once, requests in
     flight get ``grace_period`` seconds, then the app's lifespan shutdown
@@ -141,6 +143,8 @@ async def serve_http(
     config.accesslog = None
     config.errorlog = server_logger
     config.include_server_header = False
+    # The bridge adds Date unless PHP sent one; hypercorn would add a second.
+    config.include_date_header = False
     for name, value in options.items():
         if name in _RESERVED_OPTIONS or not hasattr(Config, name):
             raise ConfigError(
@@ -156,6 +160,12 @@ async def serve_http(
     # TCPServer._close() calls send_eof() outside its send_lock, and trio's
     # send_eof holds the send conflict detector across a checkpoint, so
     # h2's send_task calling send_all then raises, and nothing catches it.
+    # Bind here rather than in hypercorn: a failure is then one plain error
+    # (hypercorn would raise it inside nested exception groups and leak the
+    # socket), and hypercorn takes the bound socket over by its descriptor.
+    listener = _listen(host, port, address)
+    config.bind = [f"fd://{listener.detach()}"]
+
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         # hypercorn's types want its TypedDict scopes; the bridge takes any
@@ -169,3 +179,17 @@ async def serve_http(
             await trio.sleep_forever()
         finally:
             shutdown.set()
+
+
+def _listen(host: str, port: int, address: str) -> socket.socket:
+    """A listening TCP socket on ``host:port``, as hypercorn would make it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=100)
+    except OSError as exc:
+        raise BindError(
+            f"http: cannot listen on {address}: {exc.strerror or exc} "
+            "(set http.address to a free host:port)"
+        ) from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

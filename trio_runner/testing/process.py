@@ -102,6 +102,7 @@ class ServerProcess:
                 )
             if time.monotonic() > deadline:
                 self.kill()
+                self.wait()
                 raise ServerStartError(
                     f"trio_runner was not ready after {self.start_timeout:g} s:\n"
                     f"{self.output}"
@@ -110,14 +111,17 @@ class ServerProcess:
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            if self.url is None:
-                match = _READY.search(line)
-                if match:
-                    self.url = match.group(1)
-                    self._ready.set()
+        # The reader owns the pipe and closes it at EOF: an unclosed pipe is
+        # a ResourceWarning, an error under -W error.
+        with self.process.stdout as output:
+            for line in output:
+                line = line.rstrip("\n")
+                self.lines.append(line)
+                if self.url is None:
+                    match = _READY.search(line)
+                    if match:
+                        self.url = match.group(1)
+                        self._ready.set()
 
     def send_signal(self, signum: int) -> None:
         assert self.process is not None
