@@ -58,25 +58,25 @@ async def open_pool(
     where = Path(cwd) if cwd is not None else None
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        link = await open_relay(relay, relay_nursery=nursery, base_dir=where)
-        spawner = ProcessSpawner(
-            argv=argv,
-            env=worker_environment(
-                relay=link.spec, mode=mode or name, env=env or {}, rpc=rpc
-            ),
-            relay=link,
-            cwd=where,
-        )
-        pool = Pool(name, spawner, config or PoolConfig())
-        await nursery.start(pool.run)
         try:
+            link = await open_relay(relay, relay_nursery=nursery, base_dir=where)
+            spawner = ProcessSpawner(
+                argv=argv,
+                env=worker_environment(
+                    relay=link.spec, mode=mode or name, env=env or {}, rpc=rpc
+                ),
+                relay=link,
+                cwd=where,
+            )
+            pool = Pool(name, spawner, config or PoolConfig())
+            await nursery.start(pool.run)
             yield pool
-        except BaseException as exc:
-            # Re-raised below, outside the nursery, so the caller gets its own
-            # exception back rather than an ExceptionGroup around it.
-            error = exc
-        else:
             await pool.aclose()
+        except BaseException as exc:
+            # Re-raised below, outside the nursery, so the caller gets the
+            # WorkerStartError or its own exception back rather than an
+            # ExceptionGroup around it (tests/process/test_spawn.py).
+            error = exc
         nursery.cancel_scope.cancel()
     if error is not None:
         raise error

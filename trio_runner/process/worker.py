@@ -104,6 +104,10 @@ class Worker:
     _leaving: trio.Event = attrs.field(factory=trio.Event)
     _dismissed: trio.Event = attrs.field(factory=trio.Event)
     _stopped: trio.Event = attrs.field(factory=trio.Event)
+    _released: trio.Event = attrs.field(factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self._released.set()  # no exchange holds the relay yet
 
     @property
     def pid(self) -> int:
@@ -138,11 +142,13 @@ class Worker:
         """The pool hands this worker to one exchange."""
         self._move(WorkerState.WORKING)
         self.last_exec = trio.current_time()
+        self._released = trio.Event()
 
     def release(self) -> None:
         """The exchange is over and the relay is clean again."""
         if self.state is WorkerState.WORKING:
             self._move(WorkerState.READY)
+        self._released.set()
 
     def mark(self, reason: Retirement) -> None:
         """Record why this worker must go; the first reason wins."""
@@ -182,6 +188,8 @@ class Worker:
         A dismissed worker gets the stop frame and ``grace`` seconds to exit
         before SIGKILL. A process that exits on its own marks the worker
         ``EXITED``. Cancellation kills the process (shielded, bounded).
+        The relay is closed once the process is gone and no exchange reads
+        it any more (at once on cancellation).
         """
         try:
             async with trio.open_nursery() as nursery:
@@ -201,7 +209,16 @@ class Worker:
             if self.state is not WorkerState.STOPPED:
                 self._move(WorkerState.STOPPED)
             self._leaving.set()
-            self._stopped.set()
+            try:
+                if not self._released.is_set():
+                    # A process that answered and then exited has its last
+                    # frame in the relay still; the exchange must read it.
+                    await self._released.wait()
+            finally:
+                # Now, not at garbage collection: an unclosed socket relay
+                # warns (tests/process/test_relay.py).
+                await trio.aclose_forcefully(self._spawned.link.stream)
+                self._stopped.set()
 
     async def _stop_gracefully(self, grace: float) -> None:
         if self.state is not WorkerState.STOPPED:
