@@ -137,7 +137,12 @@ class FakeSpawner:
     php: list[FakePHP] = attrs.field(factory=list)
     command: str = "php fake.php"
 
-    async def spawn(self, *, task_nursery: trio.Nursery) -> Spawned:
+    async def spawn(
+        self,
+        *,
+        task_nursery: trio.Nursery,
+        timeout: float,  # noqa: ASYNC109
+    ) -> Spawned:
         process = FakeProcess()
         self.started.append(process)
         server_end, php_end = trio.testing.memory_stream_pair()
@@ -157,13 +162,16 @@ class FakeSpawner:
 
         task_nursery.start_soon(run_php)
         try:
-            link = await handshake(server_end)
-        except RemoteProtocolError as exc:
+            with trio.fail_after(timeout):
+                link = await handshake(server_end)
+        except (RemoteProtocolError, trio.TooSlowError) as exc:
             process.kill()
             raise WorkerStartError(
-                f"fake worker failed to start: {exc}", pid=process.pid
+                f"fake worker failed to start: {exc!r}", pid=process.pid
             ) from exc
-        return Spawned(process, link, OutputTail())
+        drained = trio.Event()
+        drained.set()  # a fake writes nothing to stderr
+        return Spawned(process, link, OutputTail(), drained)
 
     @property
     def alive(self) -> list[FakeProcess]:

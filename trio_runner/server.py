@@ -92,6 +92,13 @@ class Server:
     ) -> TrioRunnerError | None:
         """Start everything, serve until stopped, drain; or return why not."""
         config = self.config
+        if config.rpc is not None:
+            # TODO: #5 the RPC service; until then nothing listens here.
+            logger.warning(
+                "rpc: workers get RR_RPC=%s, but the RPC service is not "
+                "implemented yet: RPC calls from PHP will fail to connect",
+                config.rpc.listen,
+            )
         relay = await open_relay(
             config.server.relay, relay_nursery=nursery, base_dir=config.working_dir
         )
@@ -174,6 +181,8 @@ class Server:
             ),
             relay=relay,
             cwd=config.working_dir,
+            user=config.server.user,
+            relay_timeout=config.server.relay_timeout,
         )
         pool = Pool(name, spawner, pool_config)
         self.pools[name] = pool

@@ -11,8 +11,10 @@ import functools
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import trio
 
@@ -70,7 +72,7 @@ async def test_relay_socket_pairs_each_connection_with_its_process(
             spawned = []
 
             async def spawn_one() -> None:
-                spawned.append(await spawner.spawn(task_nursery=nursery))
+                spawned.append(await spawner.spawn(task_nursery=nursery, timeout=10))
 
             # Started together, they connect in any order.
             async with trio.open_nursery() as spawning:
@@ -132,12 +134,24 @@ async def test_relay_socket_wrapper_that_does_not_exec_never_pairs() -> None:
     # The shell forks PHP instead of exec'ing it (the "; exit" stops that
     # optimisation), so the pid PHP reports is not the one spawned.
     command = ["sh", "-c", f"{' '.join(php('echo.php'))}; exit"]
+    tag = uuid.uuid4().hex
     with trio.fail_after(10):
         with pytest.raises(WorkerStartError, match="did not answer the handshake"):
             async with open_pool(
                 command,
                 config=PoolConfig(num_workers=1, allocate_timeout=0.5),
                 relay="tcp://127.0.0.1:0",
+                env={"TEST_TAG": tag},
             ):
                 pytest.fail("a wrapped worker paired")
     assert child_processes() == []
+    # The PHP the shell forked was killed with its process group, not
+    # orphaned: no process carrying this test's tag is left anywhere.
+    assert [p for p in psutil.process_iter() if _tagged(p, tag)] == []
+
+
+def _tagged(process: psutil.Process, tag: str) -> bool:
+    try:
+        return process.environ().get("TEST_TAG") == tag
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False

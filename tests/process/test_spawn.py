@@ -9,7 +9,10 @@ real).
 from __future__ import annotations
 
 import json
+import os
+import pwd
 
+import psutil
 import pytest
 import trio
 
@@ -30,7 +33,7 @@ async def test_spawn_handshakes_over_pipes() -> None:
     )
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            spawned = await spawner.spawn(task_nursery=nursery)
+            spawned = await spawner.spawn(task_nursery=nursery, timeout=10)
             assert spawned.link.pid == spawned.process.pid
             assert spawned.link.connection.state is State.IDLE
 
@@ -130,3 +133,50 @@ async def test_spawn_garbage_on_stdout_at_boot_is_quoted() -> None:
     message = str(error)
     assert "wrote to stdout instead of answering the handshake" in message
     assert "writes_to_stdout: debug output at boot" in message
+
+
+async def test_spawn_timeout_quotes_what_the_worker_said() -> None:
+    with trio.fail_after(10):
+        with pytest.raises(WorkerStartError) as info:
+            async with open_pool(
+                php("slow_boot.php"),
+                config=PoolConfig(num_workers=1, allocate_timeout=1),
+            ):
+                pytest.fail("a worker that never answers started")
+    message = str(info.value)
+    assert "did not answer the handshake within 1 s (allocate_timeout)" in message
+    assert "slow_boot: waiting for the database" in message
+    assert "exit code" not in message, "we killed it; it did not exit"
+    assert child_processes() == []
+
+
+async def test_spawn_runs_workers_as_server_user() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can start workers as another user")
+    nobody = pwd.getpwnam("nobody")
+    spawner = ProcessSpawner(
+        argv=php("echo.php"),
+        env=worker_environment(relay="pipes", mode="http"),
+        user="nobody",
+    )
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            spawned = await spawner.spawn(task_nursery=nursery, timeout=10)
+            process = psutil.Process(spawned.process.pid)
+            assert process.uids().real == nobody.pw_uid
+            assert process.gids().real == nobody.pw_gid
+            worker = Worker(spawned)
+            worker.dismiss()
+            await worker.run(grace=5)
+
+
+async def test_spawn_unknown_server_user_is_refused() -> None:
+    spawner = ProcessSpawner(
+        argv=php("echo.php"),
+        env=worker_environment(relay="pipes", mode="http"),
+        user="no-such-user-here",
+    )
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(WorkerStartError, match="'no-such-user-here' does not"):
+                await spawner.spawn(task_nursery=nursery, timeout=10)

@@ -293,16 +293,9 @@ class Pool:
 
     async def _start_worker(self) -> Worker:
         assert self._nursery is not None
-        timeout = self.config.allocate_timeout
-        try:
-            with trio.fail_after(timeout):
-                spawned = await self._spawner.spawn(task_nursery=self._nursery)
-        except trio.TooSlowError:
-            raise WorkerStartError(
-                f"worker {self._spawner.command!r} did not answer the handshake "
-                f"within {timeout:g} s (http.pool.allocate_timeout); with a socket "
-                "relay, make sure the command execs PHP itself (no shell wrapper)"
-            ) from None
+        spawned = await self._spawner.spawn(
+            task_nursery=self._nursery, timeout=self.config.allocate_timeout
+        )
         worker = Worker(spawned)
         if self.config.max_jobs:
             spread = random.randint(0, 14)

@@ -17,6 +17,7 @@ import functools
 import logging
 import math
 import os
+import pwd
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,21 +70,37 @@ class WorkerProcess(Protocol):
 
 @attrs.define(eq=False)
 class Spawned:
-    """A started, handshaken worker process."""
+    """A started, handshaken worker process.
+
+    ``drained`` is set once the process's stderr reached end of file, i.e.
+    everything it wrote has been logged.
+    """
 
     process: WorkerProcess
     link: Link
     output: OutputTail
+    drained: trio.Event = attrs.field(factory=trio.Event)
 
 
 class Spawner(Protocol):
-    """Starts workers for a pool. ``task_nursery`` runs their output pumps."""
+    """Starts workers for a pool. ``task_nursery`` runs their output pumps.
+
+    ``spawn`` must give up after ``timeout`` seconds with a
+    ``WorkerStartError`` that says what the process wrote meanwhile.
+    """
 
     @property
     def command(self) -> str:
         """The command line, for logs and the informer."""
 
-    async def spawn(self, *, task_nursery: trio.Nursery) -> Spawned: ...
+    # The timeout is an argument, not the caller's cancel scope, because on
+    # expiry the spawner must still kill the process and quote its output.
+    async def spawn(
+        self,
+        *,
+        task_nursery: trio.Nursery,
+        timeout: float,  # noqa: ASYNC109
+    ) -> Spawned: ...
 
 
 def worker_environment(
@@ -112,25 +129,39 @@ def worker_environment(
 
 @attrs.define(eq=False)
 class ProcessSpawner:
-    """Spawns ``argv`` as a worker with ``env`` in ``cwd`` over ``relay``."""
+    """Spawns ``argv`` as a worker with ``env`` in ``cwd`` over ``relay``.
+
+    ``user``, when set, runs the worker as that user and its primary group
+    (the server must be root). ``relay_timeout`` bounds how long a worker
+    on a socket relay may take to connect.
+    """
 
     argv: Sequence[str]
     env: Mapping[str, str]
     relay: Relay = attrs.field(factory=PipeRelay)
     cwd: Path | None = None
+    user: str = ""
+    relay_timeout: float = math.inf
 
     @property
     def command(self) -> str:
         return subprocess.list2cmdline(self.argv)
 
-    async def spawn(self, *, task_nursery: trio.Nursery) -> Spawned:
-        """Start the process and handshake; the caller bounds the wait.
+    async def spawn(
+        self,
+        *,
+        task_nursery: trio.Nursery,
+        timeout: float = math.inf,  # noqa: ASYNC109 (see Spawner.spawn)
+    ) -> Spawned:
+        """Start the process and handshake within ``timeout`` seconds.
 
         Raises:
-            WorkerStartError: the process could not start or handshake. It
-                has been killed and reaped.
+            WorkerStartError: the process could not start or handshake in
+                time. It has been killed and reaped, and the message quotes
+                what it wrote.
         """
         stdio = self.relay.uses_stdio
+        uid, gid, groups = _identity(self.user)
         try:
             process = await trio.lowlevel.open_process(
                 list(self.argv),
@@ -140,6 +171,9 @@ class ProcessSpawner:
                 env=dict(self.env),
                 cwd=self.cwd,
                 process_group=0,
+                user=uid,
+                group=gid,
+                extra_groups=groups,
             )
         except OSError as exc:
             raise WorkerStartError(
@@ -150,9 +184,11 @@ class ProcessSpawner:
         drained = trio.Event()
         assert process.stderr is not None and process.stdout is not None
 
+        stderr = process.stderr
+
         async def pump_stderr() -> None:
             try:
-                await pump_output(process.stderr, process.pid, tail)  # type: ignore[arg-type]
+                await pump_output(stderr, process.pid, tail)
             finally:
                 drained.set()
 
@@ -164,18 +200,35 @@ class ProcessSpawner:
                 process.pid,
                 tail,
             )
+        limit = min(timeout, math.inf if stdio else self.relay_timeout)
         try:
-            link = await self._link(process)
+            with trio.fail_after(limit):
+                link = await self._link(process)
         except BaseException as exc:
+            exit_code = process.returncode  # None: we are about to kill it
             with trio.CancelScope(shield=True):
                 await kill_and_reap(process)
                 # Let the pump log what the dead process left in its pipe.
                 with trio.move_on_after(_DRAIN_OUTPUT):
                     await drained.wait()
+            if isinstance(exc, trio.TooSlowError):
+                raise self._start_error(
+                    process, self._too_slow(limit, timeout), tail, exit_code
+                ) from None
             if isinstance(exc, Exception):
-                raise self._start_error(process, exc, tail) from exc
+                raise self._start_error(process, exc, tail, exit_code) from exc
             raise
-        return Spawned(process, link, tail)
+        return Spawned(process, link, tail, drained)
+
+    def _too_slow(self, limit: float, timeout: float) -> Exception:
+        setting = "server.relay_timeout" if limit < timeout else "allocate_timeout"
+        message = f"it did not answer the handshake within {limit:g} s ({setting})"
+        if not self.relay.uses_stdio:
+            message += (
+                "; with a socket relay the command must exec PHP itself (no "
+                "shell wrapper), or its pid does not match the one that connects"
+            )
+        return RemoteProtocolError(message)
 
     async def _link(self, process: trio.Process) -> Link:
         """Wait for the handshake, or for the process to die first."""
@@ -201,30 +254,45 @@ class ProcessSpawner:
         if failure is not None:
             raise failure
         if link is None:
-            raise RemoteProtocolError(
-                f"the worker exited with code {process.returncode} before the handshake"
-            )
+            raise RemoteProtocolError("the worker exited before the handshake")
         return link
 
     def _start_error(
-        self, process: trio.Process, exc: Exception, tail: OutputTail
+        self,
+        process: trio.Process,
+        exc: Exception,
+        tail: OutputTail,
+        exit_code: int | None,
     ) -> WorkerStartError:
+        output = ""
         if isinstance(exc, ScriptNotFound):
             output = exc.output.decode("utf-8", "replace").strip()
             reason = "PHP could not open the worker script (check server.command)"
         elif isinstance(exc, FrameCorrupted):
             output = exc.data.decode("utf-8", "replace").strip()
             reason = "the worker wrote to stdout instead of answering the handshake"
+        elif isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+            reason = "the worker closed its relay"
         else:
-            output = ""
             reason = str(exc) or type(exc).__name__
-        if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
-            reason = f"the worker closed its relay (exit code {process.returncode})"
-        if process.returncode is not None:
-            reason += f"; exit code {process.returncode}"
+        if exit_code is not None:
+            reason += f" (exit code {exit_code})"
         logged = tail.text()
         output = "\n".join(part for part in (output, logged) if part)
         message = f"worker {self.command!r} failed to start: {reason}"
         if output:
             message += "\n--- worker output ---\n" + output
         return WorkerStartError(message, pid=process.pid, output=output)
+
+
+def _identity(user: str) -> tuple[int | None, int | None, list[int] | None]:
+    """The uid, gid and supplementary groups that run a worker as ``user``."""
+    if not user:
+        return None, None, None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise WorkerStartError(
+            f"server.user {user!r} does not exist on this machine"
+        ) from None
+    return entry.pw_uid, entry.pw_gid, []

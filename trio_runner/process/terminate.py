@@ -7,6 +7,8 @@ module is the last step every path goes through.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from typing import TYPE_CHECKING
 
 import trio
@@ -14,7 +16,7 @@ import trio
 if TYPE_CHECKING:
     from trio_runner.process.spawn import WorkerProcess
 
-__all__ = ["kill_and_reap", "reap"]
+__all__ = ["kill", "kill_and_reap", "reap"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +25,22 @@ logger = logging.getLogger(__name__)
 _KILL_WAIT = 5.0
 
 
-def _kill(process: WorkerProcess) -> None:
-    if process.returncode is None:
-        try:
+def kill(process: WorkerProcess) -> None:
+    """SIGKILL ``process`` and whatever it started, if it is still running.
+
+    Workers are started as leaders of their own process group, so killing
+    the group also ends children a worker forked (a shell wrapper's PHP,
+    say), which would otherwise outlive the server.
+    """
+    if process.returncode is not None:
+        return
+    try:
+        if isinstance(process, trio.Process):
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
             process.kill()
-        except ProcessLookupError:
-            pass
+    except ProcessLookupError:
+        pass
 
 
 async def kill_and_reap(process: WorkerProcess) -> None:
@@ -36,7 +48,7 @@ async def kill_and_reap(process: WorkerProcess) -> None:
 
     Shielded and bounded: safe to call from cancelled code.
     """
-    _kill(process)
+    kill(process)
     await reap(process)
 
 

@@ -36,7 +36,7 @@ from trio_runner.errors import (
 )
 from trio_runner.process.output import OutputTail
 from trio_runner.process.spawn import Spawned, WorkerProcess
-from trio_runner.process.terminate import kill_and_reap
+from trio_runner.process.terminate import kill, kill_and_reap
 from trio_runner.protocol import (
     Event,
     Payload,
@@ -50,6 +50,8 @@ __all__ = ["Retirement", "Worker", "WorkerState"]
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 64 << 10
+# How long a reaped worker's stderr may take to reach end of file.
+_DRAIN_OUTPUT = 0.5
 
 
 class WorkerState(enum.Enum):
@@ -168,11 +170,7 @@ class Worker:
     def kill(self, reason: Retirement) -> None:
         """SIGKILL the process now; ``run`` reaps it."""
         self.mark(reason)
-        if self.process.returncode is None:
-            try:
-                self.process.kill()
-            except ProcessLookupError:
-                pass
+        kill(self.process)
         self._dismissed.set()
 
     async def wait_leaving(self) -> None:
@@ -205,7 +203,12 @@ class Worker:
                 await self._stop_gracefully(grace)
                 nursery.cancel_scope.cancel()
         finally:
+            if not self.marked:
+                self.mark(Retirement.SHUTDOWN)  # cancelled: the server stops
             await kill_and_reap(self.process)
+            # Its last words are logged before the worker counts as stopped.
+            with trio.CancelScope(shield=True), trio.move_on_after(_DRAIN_OUTPUT):
+                await self._spawned.drained.wait()
             if self.state is not WorkerState.STOPPED:
                 self._move(WorkerState.STOPPED)
             self._leaving.set()
