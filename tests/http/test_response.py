@@ -170,6 +170,22 @@ def test_error_response_soft_error_uses_internal_error_code() -> None:
     assert (response.status, response.body) == (502, b"Bad Gateway\n")
 
 
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (WorkerCrashed("EOF", pid=1), 502),
+        (WorkerStartError("exit 255"), 502),
+        (WorkerTimeout("exec_ttl", pid=1), 504),
+        (NoFreeWorkers("allocate_timeout"), 503),
+    ],
+)
+def test_error_response_worker_failures_use_internal_error_code(
+    error: TrioRunnerError, status: int
+) -> None:
+    # As RoadRunner, except for the waits and exec_ttl, which keep their own.
+    assert error_response(error, internal_error_code=502).status == status
+
+
 def test_error_response_debug_shows_php_text() -> None:
     assert error_response(SoftError("boom"), debug=True).body == b"boom"
     start = error_response(

@@ -213,7 +213,10 @@ def error_response(
     """Return what the client gets when the pool fails a request.
 
     The text never shows PHP's error message or worker output unless
-    ``debug`` is on: they may hold paths, queries and secrets.
+    ``debug`` is on: they may hold paths, queries and secrets. Failures of
+    the worker use ``internal_error_code``, as RoadRunner does; waiting
+    (503) and exec_ttl (504) have statuses of their own so that clients and
+    load balancers can tell them apart.
     """
     if isinstance(error, SoftError):
         if debug:
@@ -222,19 +225,20 @@ def error_response(
     if isinstance(error, WorkerTimeout):
         return plain_response(504, "The request took too long and was stopped.\n")
     if isinstance(error, WorkerCrashed):
-        return plain_response(500, "The PHP worker died while handling the request.\n")
+        text = "The PHP worker died while handling the request.\n"
+        return plain_response(internal_error_code, text)
     if isinstance(error, WorkerStartError):
         text = "Could not start a PHP worker.\n"
         if debug:
             text = f"{text}{error}\n{error.output}"
-        return plain_response(500, text)
+        return plain_response(internal_error_code, text)
     if isinstance(error, NoFreeWorkers):
         return plain_response(
             503, "No PHP worker is free; retry shortly.\n", _RETRY_LATER
         )
     if isinstance(error, PoolClosed):
         return plain_response(503, "The server is shutting down.\n")
-    return plain_response(500, _phrase(500))
+    return plain_response(internal_error_code, _phrase(internal_error_code))
 
 
 def _phrase(status: int) -> str:
