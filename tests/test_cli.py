@@ -140,7 +140,7 @@ def test_serve_fails_fast_when_a_worker_cannot_start(
     assert time.monotonic() - start < 5
     assert result.returncode == 1
     log = result.stderr
-    assert log.count("ERROR") == 1
+    assert log.count("start-up failed: ") == 1
     assert output in log.partition("start-up failed: ")[2]
     # No retry: no worker pid beyond the two first ones shows up.
     pids = {word for word in log.split() if word.startswith("pid=")}
@@ -240,3 +240,62 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
     assert "SIGINT again: stopping now" in server.output
     assert running(workers) == []
     assert tagged_processes(tag) == []
+
+
+def test_serve_without_http_section_has_nothing_to_serve(tmp_path: Path) -> None:
+    config = tmp_path / "roadrunner.toml"
+    config.write_text('version = "3"\n[server]\ncommand = "php worker.php"\n')
+    result = serve("-c", str(config))
+    assert result.returncode == 1
+    assert "nothing to serve: the configuration has no [http] section" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_unwritable_log_file_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_exit_on_path.php")
+    result = serve("-c", str(config), "-o", "logs.output=missing/dir/rr.log")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "cannot open logs.output" in result.stderr
+    assert "No such file or directory" in result.stderr
+
+
+@pytest.mark.php
+def test_serve_reports_a_relay_address_in_use(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_exit_on_path.php")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        relay = f"tcp://127.0.0.1:{taken.getsockname()[1]}"
+        result = serve("-c", str(config), "-o", f"server.relay={relay}")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert (
+        f"server.relay: cannot listen on {relay}: Address already in use" in errors[0]
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.php
+def test_serve_warns_when_the_grace_period_cuts_requests(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_sleep_on_path.php")
+    server = ServerProcess(
+        config, overrides=["endure.grace_period=0.2s"], start_timeout=TIMEOUT
+    ).start()
+    try:
+        assert server.url is not None
+        with ThreadPoolExecutor(1) as executor:
+            in_flight = executor.submit(
+                httpx.get, server.url + "/sleep", timeout=TIMEOUT
+            )
+            wait_for_line(server, "sleeping on /sleep", timeout=TIMEOUT)
+            server.send_signal(signal.SIGTERM)
+            with pytest.raises(httpx.HTTPError):
+                in_flight.result(TIMEOUT)
+        assert server.wait(TIMEOUT) == 0
+    finally:
+        server.stop()
+    assert "grace period (0.2 s) over: cutting 1 request(s) still in flight" in (
+        server.output
+    )

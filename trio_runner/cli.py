@@ -104,7 +104,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"trio_runner: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
-    configure_logging(config.logs, silent=args.silent)
+    try:
+        configure_logging(config.logs, silent=args.silent)
+    except OSError as exc:
+        print(
+            f"trio_runner: cannot open logs.output {config.logs.output}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_STARTUP_FAILED
     try:
         return trio.run(_run_server, config)
     except TrioRunnerError as exc:

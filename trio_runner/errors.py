@@ -118,8 +118,15 @@ class WorkerCrashed(WorkerError):
     """The worker died, closed its relay, or broke the protocol mid-exchange.
 
     The worker has been killed and the pool replaces it. Only the request
-    that was in flight fails.
+    that was in flight fails. ``output`` holds the last things the worker
+    wrote to stderr (a PHP fatal error, usually), for debug responses.
     """
+
+    def __init__(
+        self, message: str, *, pid: int | None = None, output: str = ""
+    ) -> None:
+        super().__init__(message, pid=pid)
+        self.output = output
 
 
 class WorkerTimeout(WorkerError):

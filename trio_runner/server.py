@@ -6,7 +6,7 @@ then is the server ready. A worker that cannot start fails start-up with its
 own output.
 
 Shutdown (``stop``) runs the other way: fronts stop accepting and let
-in-flight requests finish within ``grace_period``, then pools stop their
+in-flight requests finish within ``endure.grace_period``, then pools stop their
 workers (stop frame, then SIGKILL after ``destroy_timeout``). Cancelling
 ``run`` instead kills everything at once, still reaping every process.
 """
@@ -20,7 +20,12 @@ import attrs
 import trio
 
 from trio_runner.config.model import Config, HttpConfig
-from trio_runner.errors import BindError, TrioRunnerError, WorkerStartError
+from trio_runner.errors import (
+    BindError,
+    ConfigError,
+    TrioRunnerError,
+    WorkerStartError,
+)
 from trio_runner.http import HttpBridge, serve_http
 from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
@@ -29,9 +34,6 @@ from trio_runner.process.relay import PipeRelay, SocketRelay
 __all__ = ["Server"]
 
 logger = logging.getLogger(__name__)
-
-# How long fronts wait for in-flight requests on a graceful stop.
-DEFAULT_GRACE_PERIOD = 30.0
 
 
 @attrs.define(eq=False)
@@ -46,10 +48,10 @@ class Server:
     """
 
     config: Config
-    grace_period: float = DEFAULT_GRACE_PERIOD
     pools: dict[str, Pool] = attrs.field(factory=dict)
     http_address: str | None = None
     _stopping: trio.Event = attrs.field(factory=trio.Event)
+    _bridges: list[HttpBridge] = attrs.field(factory=list)
     _started: bool = False
 
     @property
@@ -92,6 +94,12 @@ class Server:
     ) -> TrioRunnerError | None:
         """Start everything, serve until stopped, drain; or return why not."""
         config = self.config
+        if config.http is None:
+            return ConfigError(
+                "nothing to serve: the configuration has no [http] section "
+                "(add one with at least an address, e.g. "
+                "-o http.address=127.0.0.1:8080)"
+            )
         if config.rpc is not None:
             # TODO: #5 the RPC service; until then nothing listens here.
             logger.warning(
@@ -99,9 +107,14 @@ class Server:
                 "implemented yet: RPC calls from PHP will fail to connect",
                 config.rpc.listen,
             )
-        relay = await open_relay(
-            config.server.relay, relay_nursery=nursery, base_dir=config.working_dir
-        )
+        try:
+            relay = await open_relay(
+                config.server.relay,
+                relay_nursery=nursery,
+                base_dir=config.working_dir,
+            )
+        except BindError as exc:
+            return exc
         pools = [self._make_pool(name, relay) for name in self._pool_names()]
         failure: TrioRunnerError | None
         failure = await self._start_pools(pools, pool_nursery=nursery)
@@ -116,7 +129,11 @@ class Server:
             self._started = True
             task_status.started(self)
             await self._stopping.wait()
-            logger.info("stopping: letting in-flight requests finish")
+            grace = config.endure.grace_period
+            logger.info(
+                "stopping: letting requests in flight finish (up to %g s)", grace
+            )
+            nursery.start_soon(self._warn_when_grace_ends, grace)
             # serve_http stops accepting at once and drains in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
@@ -129,10 +146,13 @@ class Server:
         self, fronts: trio.Nursery, http: HttpConfig
     ) -> TrioRunnerError | None:
         pool = self.pools["http"]
-        bridge = HttpBridge.from_config(pool, http)
+        bridge = HttpBridge.from_config(pool, http, date_header=True)
+        self._bridges.append(bridge)
         try:
             self.http_address = await fronts.start(
-                functools.partial(serve_http, grace_period=self.grace_period),
+                functools.partial(
+                    serve_http, grace_period=self.config.endure.grace_period
+                ),
                 bridge,
                 http.address,
             )
@@ -145,6 +165,17 @@ class Server:
             extra={"pool": "http", "address": self.http_address},
         )
         return None
+
+    async def _warn_when_grace_ends(self, grace: float) -> None:
+        await trio.sleep(grace)
+        cut = sum(bridge.in_flight for bridge in self._bridges)
+        if cut:
+            logger.warning(
+                "grace period (%g s) over: cutting %d request(s) still in flight "
+                "(raise endure.grace_period to give them longer)",
+                grace,
+                cut,
+            )
 
     def _pool_names(self) -> list[str]:
         return ["http"] if self.config.http is not None else []

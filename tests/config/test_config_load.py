@@ -306,13 +306,13 @@ ERRORS = [
     pytest.param(
         "zzz = 1",
         "roadrunner.toml: unknown key zzz (valid keys in the top level: version, "
-        "working_dir, server, http, rpc, logs)",
+        "working_dir, server, http, rpc, logs, endure)",
         id="unknown-top-level",
     ),
     pytest.param(
         "source = '/etc/rr.toml'",
         "roadrunner.toml: unknown key source (valid keys in the top level: "
-        "version, working_dir, server, http, rpc, logs)",
+        "version, working_dir, server, http, rpc, logs, endure)",
         id="source-is-not-a-key",
     ),
     pytest.param(

@@ -1,4 +1,4 @@
-"""The repository's roadrunner.toml and docs/config.md cover the whole model."""
+"""The repository's roadrunner.toml and the README's table cover the whole model."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from trio_runner.config.schema import KIND, SECTION
 
 ROOT = Path(__file__).parent.parent.parent
 SAMPLE = ROOT / "roadrunner.toml"
-DOCS = ROOT / "docs" / "config.md"
+DOCS = ROOT / "README.md"
 
 
 def _keys(cls: type, prefix: str = "") -> list[str]:

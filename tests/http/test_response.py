@@ -193,3 +193,11 @@ def test_error_response_debug_shows_php_text() -> None:
     )
     assert b"exit 255" in start.body
     assert b"Parse error" in start.body
+
+
+def test_error_response_debug_shows_what_a_dead_worker_said() -> None:
+    crashed = WorkerCrashed(
+        "worker 7 closed its relay", pid=7, output="PHP Fatal error"
+    )
+    assert b"PHP Fatal error" in error_response(crashed, debug=True).body
+    assert b"PHP Fatal error" not in error_response(crashed).body

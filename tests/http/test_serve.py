@@ -253,3 +253,37 @@ async def test_serve_http_reports_an_address_in_use_as_bind_error() -> None:
         port = taken.getsockname()[1]
         with trio.fail_after(5), pytest.raises(BindError, match=f":{port}: Address"):
             await serve_http(HttpBridge(FakeExchanger()), f"127.0.0.1:{port}")
+
+
+async def read_until_closed(address: str, request: bytes) -> bytes:
+    """Send ``request`` on a new connection; return all until the server closes."""
+    host, _, port = address.rpartition(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        await stream.send_all(request)
+        data = b""
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ],
+    ids=["connection-close", "http-1.0"],
+)
+async def test_serve_http_closes_connections_the_client_asked_to_close(
+    request_bytes: bytes,
+) -> None:
+    # The client's disconnect lands while the bridge is still inside
+    # hypercorn's send; cancelling there used to leave the socket open.
+    fake = FakeExchanger(replying(chunk(200, b"bye")))
+    with trio.fail_after(5):
+        async with serving(HttpBridge(fake)) as bound:
+            for _ in range(20):
+                data = await read_until_closed(bound, request_bytes)
+                assert data.startswith(b"HTTP/1.1 200")
+                assert data.endswith(b"bye")

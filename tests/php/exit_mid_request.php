@@ -14,6 +14,7 @@ $worker = Worker::create();
 
 while ($payload = $worker->waitPayload()) {
     if ($payload->body === 'die') {
+        fwrite(STDERR, "exit_mid_request: giving up on this one\n");
         exit(3);
     }
     $worker->respond(new Payload('{}', (string) getmypid()));

@@ -166,3 +166,29 @@ async def test_pool_php_cancellation_kills_and_reaps_every_process() -> None:
 
     assert [worker.process.returncode for worker in workers] == [-signal.SIGKILL] * 2
     assert child_processes() == []
+
+
+async def test_pool_cancelled_while_sending_a_large_request_keeps_the_worker() -> None:
+    # A 4 MiB body takes many pipe writes; the caller gives up in the middle.
+    # The frame must still reach PHP whole, the answer be drained, and the
+    # same worker serve the next request at once (not after stream_timeout,
+    # and not a replacement).
+    with trio.fail_after(10):
+        async with open_pool(php("echo.php"), config=PoolConfig(num_workers=1)) as pool:
+            [worker] = pool.workers
+            for _ in range(5):
+                with trio.move_on_after(0.001):
+                    await pool.exec(request(b"x" * (4 << 20)))
+                reply = await pool.exec(request(b"pid"))
+                assert reply.body == b"%d" % worker.pid
+            assert pool.workers == [worker]
+
+
+async def test_pool_crash_error_carries_what_php_said_on_stderr() -> None:
+    with trio.fail_after(10):
+        async with open_pool(
+            php("exit_mid_request.php"), config=PoolConfig(num_workers=1)
+        ) as pool:
+            with pytest.raises(WorkerCrashed) as info:
+                await pool.exec(request(b"die"))
+    assert "exit_mid_request" in info.value.output

@@ -16,6 +16,7 @@ from trio_runner.config.load import (
 )
 from trio_runner.config.model import (
     Config,
+    EndureConfig,
     HttpConfig,
     LogsConfig,
     PoolConfig,
@@ -28,6 +29,7 @@ from trio_runner.config.units import parse_duration, split_host_port
 __all__ = [
     "DEFAULT_PATH",
     "Config",
+    "EndureConfig",
     "HttpConfig",
     "LogsConfig",
     "PoolConfig",

@@ -203,7 +203,13 @@ class Boolean(Kind[bool]):
 
 @attrs.frozen
 class Duration(Kind[float]):
-    """Seconds, as a number or a Go duration string such as ``"1m30s"``."""
+    """Seconds, as a number or a Go duration string such as ``"1m30s"``.
+
+    ``zero_means``, when set, is what 0 stands for: RoadRunner reads a zero
+    timeout as its default, never as "no time at all".
+    """
+
+    zero_means: float | None = None
 
     @property
     def expected(self) -> str:
@@ -218,6 +224,8 @@ class Duration(Kind[float]):
             raise self.refuse(raw) from exc
         if seconds < 0:
             raise Invalid(f"must not be negative, got {show(raw)}")
+        if seconds == 0 and self.zero_means is not None:
+            return self.zero_means
         return seconds
 
 

@@ -51,6 +51,7 @@ from trio_runner.config.units import split_host_port
 
 __all__ = [
     "Config",
+    "EndureConfig",
     "HttpConfig",
     "LogsConfig",
     "PoolConfig",
@@ -63,6 +64,8 @@ __all__ = [
 # section() and setting() return attrs fields, not shared default values.
 
 _DURATION = Duration()
+# RoadRunner reads a zero timeout as its default, never as "no time at all".
+_TIMEOUT = Duration(zero_means=60.0)
 _COUNT = Integer(0)
 
 
@@ -73,14 +76,15 @@ class ServerConfig:
     ``command`` runs in ``Config.working_dir``. ``env`` is added to the
     inherited environment with names upper-cased. ``relay`` is how frames
     travel: the child's stdin/stdout, or a socket the server listens on.
-    ``user`` is read but not acted on yet.
+    ``user``, when set, is the user workers run as (the server must be
+    root).
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"on_init", "group"})
 
     command: tuple[str, ...] = attrs.field(metadata={KIND: Command()})
     relay: str = setting(Url(pipes=True), "pipes")
-    relay_timeout: float = setting(_DURATION, 60.0)
+    relay_timeout: float = setting(_TIMEOUT, 60.0)
     env: Mapping[str, str] = setting(EnvTable(), factory=FrozenMap)
     user: str = setting(Text(), "")
 
@@ -91,7 +95,7 @@ class SupervisorConfig:
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
 
-    watch_tick: float = setting(_DURATION, 5.0)
+    watch_tick: float = setting(Duration(zero_means=5.0), 5.0)
     ttl: float = setting(_DURATION, 0.0)
     idle_ttl: float = setting(_DURATION, 0.0)
     max_worker_memory: int = setting(Integer(0, note="MB, 0 = no limit"), 0)
@@ -110,10 +114,10 @@ class PoolConfig:
 
     num_workers: int = setting(Workers(), 0)
     max_jobs: int = setting(_COUNT, 0)
-    allocate_timeout: float = setting(_DURATION, 60.0)
-    destroy_timeout: float = setting(_DURATION, 60.0)
-    reset_timeout: float = setting(_DURATION, 60.0)
-    stream_timeout: float = setting(_DURATION, 60.0)
+    allocate_timeout: float = setting(_TIMEOUT, 60.0)
+    destroy_timeout: float = setting(_TIMEOUT, 60.0)
+    reset_timeout: float = setting(_TIMEOUT, 60.0)
+    stream_timeout: float = setting(_TIMEOUT, 60.0)
     max_queue_size: int = setting(_COUNT, 0)
     debug: bool = setting(Boolean(), False)
     command: tuple[str, ...] | None = setting(Command(optional=True), None)
@@ -186,6 +190,21 @@ class LogsConfig:
 
 
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class EndureConfig:
+    """``[endure]``: the server's own lifecycle.
+
+    ``grace_period`` is how long a graceful stop lets requests in flight
+    finish before they are cut.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
+        {"print_graph", "log_level", "watchdog_sec"}
+    )
+
+    grace_period: float = setting(Duration(zero_means=30.0), 30.0)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class Config:
     """The whole configuration.
 
@@ -214,7 +233,6 @@ class Config:
             "lock",
             "otel",
             "fileserver",
-            "endure",
             "amqp",
             "beanstalk",
             "boltdb",
@@ -233,4 +251,5 @@ class Config:
     http: HttpConfig | None = optional_section(HttpConfig)  # noqa: RUF009
     rpc: RpcConfig | None = optional_section(RpcConfig)  # noqa: RUF009
     logs: LogsConfig = section(LogsConfig)  # noqa: RUF009
+    endure: EndureConfig = section(EndureConfig)  # noqa: RUF009
     source: Path | None = None

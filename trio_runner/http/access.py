@@ -2,7 +2,8 @@
 
 ``trio_runner.access`` is separate from the server's loggers so operators
 can route, silence or ship it on its own. Each record's message reads
-``GET /path?q 200 512B 3.1ms 127.0.0.1``; the same facts ride along as
+``GET /path?q 200 512B 3.1ms 127.0.0.1`` (499 when the client left before
+an answer started, as nginx logs it); the same facts ride along as
 ``extra`` fields (``method``, ``uri``, ``status``, ``bytes``, ``elapsed``
 in milliseconds, ``remote_address``), which JSON logs show as keys.
 """
@@ -44,6 +45,13 @@ async def log_access(
 
     try:
         await app(scope, receive, counting_send)
+    except BaseException:
+        status = status or 500
+        raise
+    else:
+        # Nothing was answered: the client left first. 499 is what nginx
+        # logs for that, and what log readers expect.
+        status = status or 499
     finally:
         elapsed = (trio.current_time() - start) * 1000
         path = scope.get("raw_path") or str(scope.get("path", "")).encode()

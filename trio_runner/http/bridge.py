@@ -24,7 +24,9 @@ response, never one that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -174,6 +176,12 @@ class HttpBridge:
         debug: show PHP's error text and worker start-up output to the
             client. Never in production: it can leak paths and secrets.
         access_logs: log one record per request on ``trio_runner.access``.
+        date_header: add a ``Date`` header unless PHP sent one. For servers
+            that add none themselves (``serve_http``); most ASGI servers
+            add their own.
+
+    Attributes:
+        in_flight: HTTP requests being handled right now.
 
     Raises:
         ConfigError: an option has a value the bridge cannot use.
@@ -191,9 +199,13 @@ class HttpBridge:
     )
     debug: bool = attrs.field(default=False, kw_only=True)
     access_logs: bool = attrs.field(default=False, kw_only=True)
+    date_header: bool = attrs.field(default=False, kw_only=True)
+    in_flight: int = attrs.field(default=0, init=False)
 
     @classmethod
-    def from_config(cls, pool: Exchanger, http: HttpOptions) -> HttpBridge:
+    def from_config(
+        cls, pool: Exchanger, http: HttpOptions, *, date_header: bool = False
+    ) -> HttpBridge:
         """Build the bridge for ``pool`` from the ``[http]`` section."""
         return cls(
             pool,
@@ -202,15 +214,20 @@ class HttpBridge:
             internal_error_code=http.internal_error_code,
             debug=http.pool.debug,
             access_logs=http.access_logs,
+            date_header=date_header,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if self.access_logs:
-                await log_access(self._serve_http, scope, receive, send)
-            else:
-                await self._serve_http(scope, receive, send)
+            self.in_flight += 1
+            try:
+                if self.access_logs:
+                    await log_access(self._serve_http, scope, receive, send)
+                else:
+                    await self._serve_http(scope, receive, send)
+            finally:
+                self.in_flight -= 1
         elif kind == "lifespan":
             await _run_lifespan(receive, send)
         elif kind == "websocket":
@@ -232,28 +249,42 @@ class HttpBridge:
                     "The request body is larger than the limit of "
                     f"{self.max_request_size} MB.\n"
                 )
-                await _send_plain(send, plain_response(413, text), method)
+                response = plain_response(413, text)
+                await _send_plain(send, response, method, self.date_header)
                 return
             except _ClientGone:
                 return
 
         context = RequestContext.from_scope(scope).encode(self.codec)
         payload = Payload(context, body, self.codec.flag)
+        client = _Client()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-            await self._exchange(payload, scope, send)
+            nursery.start_soon(client.watch, receive)
+            await self._exchange(payload, scope, send, client)
             nursery.cancel_scope.cancel()
 
-    async def _exchange(self, payload: Payload, scope: Scope, send: Send) -> None:
+    async def _exchange(
+        self, payload: Payload, scope: Scope, send: Send, client: _Client
+    ) -> None:
         writer = _ResponseWriter(
             send,
             str(scope["method"]),
             str(scope.get("http_version", "1.1")),
             self.debug,
+            self.date_header,
         )
         try:
-            async with self.exchanger.stream(payload) as chunks:
-                async for chunk in chunks:
+            async with contextlib.AsyncExitStack() as stack:
+                with client.cancellable():
+                    chunks = await stack.enter_async_context(
+                        self.exchanger.stream(payload)
+                    )
+                while not client.gone:
+                    chunk = None
+                    with client.cancellable():
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        break  # the last chunk was sent, or the client left
                     await writer.write(chunk, last=chunks.finished)
                     if writer.complete:
                         break  # the rest is not wanted; the pool stops it
@@ -269,7 +300,42 @@ class HttpBridge:
                 )
                 await writer.write_plain(response)
             return
-        await writer.finish()
+        if not client.gone:
+            await writer.finish()
+
+
+class _Client:
+    """Watches for the client going away while PHP works on its request.
+
+    Only the waits on the pool run in ``cancellable`` scopes. Sending to the
+    server never does: hypercorn runs its connection code inside the app's
+    ``send``, and cancelling it there leaves the connection open for good.
+    """
+
+    def __init__(self) -> None:
+        self.gone = False
+        self._scope: trio.CancelScope | None = None
+
+    @contextlib.contextmanager
+    def cancellable(self) -> Iterator[None]:
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self.gone:
+                scope.cancel()
+            try:
+                yield
+            finally:
+                self._scope = None
+
+    async def watch(self, receive: Receive) -> None:
+        # The body is read (or ignored, for HEAD and OPTIONS), so what is
+        # left to receive is the disconnect, if it comes at all.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        if self._scope is not None:
+            logger.debug("the client went away; cancelling its request")
+            self._scope.cancel()
 
 
 @attrs.define(eq=False)
@@ -280,6 +346,7 @@ class _ResponseWriter:
     method: str
     http_version: str
     debug: bool
+    date_header: bool
     started: bool = False
     complete: bool = False
     _bodyless: bool = False
@@ -337,7 +404,7 @@ class _ResponseWriter:
         self.complete = True
 
     async def write_plain(self, response: PlainResponse) -> None:
-        await _send_plain(self.send, response, self.method)
+        await _send_plain(self.send, response, self.method, self.date_header)
         self.started = self.complete = True
 
     async def _internal_error(self, detail: str) -> None:
@@ -348,17 +415,19 @@ class _ResponseWriter:
         """Send the status and headers.
 
         ``length`` is the whole body's size when it is known: it becomes the
-        Content-Length unless PHP set one (so a HEAD answer announces the
-        body a GET would get, never 0 for a body PHP wrote).
+        Content-Length unless PHP set one. A HEAD answer announces the body
+        PHP wrote for it, and nothing when it wrote none: a framework that
+        drops the body of a HEAD response must not make it look empty.
         """
         lines, dropped = response_headers(head, http_version=self.http_version)
         if (
             length is not None
             and head.status not in _BODYLESS_STATUSES
+            and not (self.method == "HEAD" and length == 0)
             and not any(name == b"content-length" for name, _ in lines)
         ):
             lines.append((b"content-length", b"%d" % length))
-        if not any(name == b"date" for name, _ in lines):
+        if self.date_header and not any(name == b"date" for name, _ in lines):
             lines.append((b"date", http_date()))  # as Go: PHP's own Date wins
         for problem in dropped:
             logger.warning(
@@ -407,24 +476,14 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
-async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
-    # The body is read (or ignored, for HEAD and OPTIONS), so what is left
-    # to receive is the disconnect, if it comes before the response ends.
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            logger.debug("the client went away; cancelling its request")
-            scope.cancel()
-            return
-
-
-async def _send_plain(send: Send, response: PlainResponse, method: str) -> None:
+async def _send_plain(
+    send: Send, response: PlainResponse, method: str, date_header: bool
+) -> None:
+    headers = list(response.headers)
+    if date_header:
+        headers.append((b"date", http_date()))
     await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, (b"date", http_date())],
-        }
+        {"type": "http.response.start", "status": response.status, "headers": headers}
     )
     body = b"" if method == "HEAD" else response.body
     await send({"type": "http.response.body", "body": body})

@@ -226,6 +226,8 @@ def error_response(
         return plain_response(504, "The request took too long and was stopped.\n")
     if isinstance(error, WorkerCrashed):
         text = "The PHP worker died while handling the request.\n"
+        if debug:
+            text = f"{text}{error}\n{error.output}"
         return plain_response(internal_error_code, text)
     if isinstance(error, WorkerStartError):
         text = "Could not start a PHP worker.\n"

@@ -7,13 +7,17 @@ in pieces of that size, and only the last ``TAIL_SIZE`` bytes are kept for
 error messages (a worker that fails to start is reported with its own words).
 
 Lines that are JSON objects with a ``level`` and a message (``msg`` or
-``message``) keep that level and message.
+``message``) keep that level and message. PHP's own error lines (``PHP Fatal
+error: ...``, ``PHP Warning: ...``) and the ``[php <level>]`` lines of
+RoadRunner's PHP logger are logged at the level they name; anything else is
+INFO.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import deque
 
 import trio
@@ -101,11 +105,29 @@ async def pump_output(
         _log_line(pending, pid, source)
 
 
+# PHP's error_log lines, and RoadRunner's PHP logger ("[php error] ...").
+_PHP_LINE = re.compile(
+    r"PHP (?P<php>Fatal error|Parse error|Recoverable fatal error|Warning):"
+    r"|\[php (?P<logger>[a-z]+)\]"
+)
+_PHP_LEVELS = {
+    "Fatal error": logging.ERROR,
+    "Parse error": logging.ERROR,
+    "Recoverable fatal error": logging.ERROR,
+    "Warning": logging.WARNING,
+}
+
+
 def _log_line(raw: bytes | bytearray, pid: int, source: str) -> None:
     line = bytes(raw).rstrip(b"\r").decode("utf-8", "replace")
     level = logging.INFO
     if line.startswith("{"):
         level, line = _structured(line)
+    elif match := _PHP_LINE.match(line):
+        if match["php"]:
+            level = _PHP_LEVELS[match["php"]]
+        else:
+            level = _LEVELS.get(match["logger"], logging.INFO)
     logger.log(level, "%s", line, extra={"pid": pid, "source": source})
 
 

@@ -22,7 +22,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from trio_runner.errors import RemoteProtocolError
+from trio_runner.errors import BindError, RemoteProtocolError
 from trio_runner.protocol import Handshake, WorkerConnection
 
 __all__ = [
@@ -101,8 +101,9 @@ class SocketRelay:
 
     uses_stdio = False
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, path: Path | None = None) -> None:
         self.spec = spec
+        self._path = path  # a unix socket's file, removed when serving ends
         self._pending: dict[int, Link] = {}
         self._arrived = trio.Condition()
 
@@ -122,6 +123,8 @@ class SocketRelay:
             for link in self._pending.values():
                 await trio.aclose_forcefully(link.stream)
             self._pending.clear()
+            if self._path is not None:
+                self._path.unlink(missing_ok=True)
 
     async def _accept(
         self, listener: trio.SocketListener, nursery: trio.Nursery
@@ -172,31 +175,41 @@ async def open_relay(
     Socket relays bind now and serve in ``relay_nursery``. With port 0 the
     returned relay's ``spec`` names the port that was bound, so workers
     connect to the right place. A unix socket file that already exists is
-    replaced, as RoadRunner does.
+    replaced, as RoadRunner does, and removed when the relay stops.
+
+    Raises:
+        BindError: the socket cannot be bound.
     """
     if spec in ("", "pipes"):
         return PipeRelay()
     kind, _, rest = spec.partition("://")
     listeners: list[trio.SocketListener]
-    if kind == "tcp":
-        host, _, port = rest.rpartition(":")
-        listeners = await trio.open_tcp_listeners(int(port), host=host.strip("[]"))
-        bound = listeners[0].socket.getsockname()
-        spec = f"tcp://{host}:{bound[1]}"
-    elif kind == "unix":
-        path = Path(rest)
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        path.unlink(missing_ok=True)
-        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        await sock.bind(str(path))
-        sock.listen(128)
-        listeners = [trio.SocketListener(sock)]
-        spec = f"unix://{path}"
-    else:
-        raise ValueError(
-            f"relay must be pipes, tcp://host:port or unix://path, got {spec!r}"
-        )
-    relay = SocketRelay(spec)
+    path: Path | None = None
+    try:
+        if kind == "tcp":
+            host, _, port = rest.rpartition(":")
+            listeners = await trio.open_tcp_listeners(int(port), host=host.strip("[]"))
+            bound = listeners[0].socket.getsockname()
+            spec = f"tcp://{host}:{bound[1]}"
+        elif kind == "unix":
+            path = Path(rest)
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            path.unlink(missing_ok=True)
+            sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            await sock.bind(str(path))
+            sock.listen(128)
+            listeners = [trio.SocketListener(sock)]
+            spec = f"unix://{path}"
+        else:
+            raise ValueError(
+                f"relay must be pipes, tcp://host:port or unix://path, got {spec!r}"
+            )
+    except OSError as exc:
+        raise BindError(
+            f"server.relay: cannot listen on {spec}: {exc.strerror or exc} "
+            "(choose another address for server.relay)"
+        ) from exc
+    relay = SocketRelay(spec, path)
     await relay_nursery.start(relay.serve, listeners)
     return relay

@@ -99,6 +99,7 @@ class Worker:
     state: WorkerState = WorkerState.READY
     execs: int = 0
     exec_limit: int = 0
+    write_timeout: float = 60.0
     retirement: Retirement | None = None
     created: float = attrs.field(factory=time.time)
     started_at: float = attrs.field(factory=trio.current_time)
@@ -245,9 +246,14 @@ class Worker:
     # -- exchanges -------------------------------------------------------
 
     async def request(self, payload: Payload) -> None:
-        """Send one request frame."""
-        await self._send(self._connection.request(payload))
+        """Send one request frame.
+
+        Once this is called the worker counts as having the request, even
+        if the caller is cancelled: the frame is always written whole.
+        """
+        frame = self._connection.request(payload)
         self.execs += 1
+        await self._send(frame)
 
     async def pong(self) -> None:
         await self._send(self._connection.pong())
@@ -265,13 +271,13 @@ class Worker:
             try:
                 event = connection.next_event()
             except RemoteProtocolError as exc:
-                raise self._crash(exc) from exc
+                raise await self._died(exc) from exc
             if event is not None:
                 return event
             try:
                 data = await stream.receive_some(_READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise self._crash(exc) from exc
+                raise await self._died(exc) from exc
             connection.receive_data(bytes(data))
 
     async def cancel_stream(self) -> None:
@@ -286,10 +292,37 @@ class Worker:
             pass
 
     async def _send(self, data: bytes) -> None:
-        try:
-            await self._spawned.link.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise self._crash(exc) from exc
+        """Write one whole frame, whatever happens to the caller meanwhile.
+
+        A frame cut short by a cancellation would leave the relay mid-frame
+        and the worker waiting for bytes that never come, so the write is
+        shielded; it is bounded by ``write_timeout``, after which the worker
+        is treated as stuck and killed.
+        """
+        with trio.CancelScope(shield=True):
+            try:
+                with trio.fail_after(self.write_timeout):
+                    await self._spawned.link.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise self._crash(exc) from exc
+            except trio.TooSlowError as exc:
+                raise self._crash(exc) from exc
+        # The cancellation the shield held back is delivered here, once the
+        # frame is whole (and the connection's state matches the worker's).
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _died(self, exc: Exception) -> WorkerCrashed:
+        """``_crash``, once a worker that is exiting has said its last words.
+
+        A PHP fatal error reaches stderr around the time the relay closes;
+        waiting a moment for it lets the error carry it (debug responses
+        show it). Shielded and bounded: the caller may be cancelled.
+        """
+        if not isinstance(exc, FrameCorrupted):
+            with trio.CancelScope(shield=True), trio.move_on_after(_DRAIN_OUTPUT):
+                await self.process.wait()
+                await self._spawned.drained.wait()
+        return self._crash(exc)
 
     def _crash(self, exc: Exception) -> WorkerCrashed:
         """Kill the worker after a failed exchange; return the error to raise."""
@@ -297,6 +330,8 @@ class Worker:
             detail = f"wrote to stdout outside the protocol: {exc.data!r}"
         elif isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
             detail = "closed its relay"
+        elif isinstance(exc, trio.TooSlowError):
+            detail = f"did not read a frame within {self.write_timeout:g} s"
         else:
             detail = str(exc)
         if not self.marked:
@@ -307,4 +342,6 @@ class Worker:
                 extra={"pid": self.pid, "reason": "crashed"},
             )
         self.kill(Retirement.CRASHED)
-        return WorkerCrashed(f"worker {self.pid} {detail}", pid=self.pid)
+        return WorkerCrashed(
+            f"worker {self.pid} {detail}", pid=self.pid, output=self.output.text()
+        )
