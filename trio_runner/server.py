@@ -151,7 +151,9 @@ class Server:
         try:
             self.http_address = await fronts.start(
                 functools.partial(
-                    serve_http, grace_period=self.config.endure.grace_period
+                    serve_http,
+                    grace_period=self.config.endure.grace_period,
+                    date_header=False,  # the bridge adds it, PHP's own first
                 ),
                 bridge,
                 http.address,

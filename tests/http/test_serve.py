@@ -287,3 +287,20 @@ async def test_serve_http_closes_connections_the_client_asked_to_close(
                 data = await read_until_closed(bound, request_bytes)
                 assert data.startswith(b"HTTP/1.1 200")
                 assert data.endswith(b"bye")
+
+
+@pytest.mark.parametrize(("bridge_date", "server_date"), [(False, True), (True, False)])
+async def test_serve_http_sends_one_date_header(
+    bridge_date: bool, server_date: bool
+) -> None:
+    bridge = HttpBridge(FakeExchanger(), date_header=bridge_date)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(
+                partial(serve_http, bridge, "127.0.0.1:0", date_header=server_date)
+            )
+            data = await read_until_closed(
+                bound, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            nursery.cancel_scope.cancel()
+    assert data.lower().count(b"\r\ndate: ") == 1

@@ -8,8 +8,7 @@ defaults are changed where they hurt a long-running PHP server:
   (DESIGN.md). Here a connection lives as long as the client keeps it.
 - hypercorn's access log is off (trio_runner writes its own), its error
   log goes to the ``trio_runner.http.server`` logger instead of stderr,
-  and it sends no ``Server`` header and no ``Date``: the bridge adds one
-  unless PHP sent its own, as RoadRunner does.
+  and it sends no ``Server`` header.
 
 Shutdown: cancelling ``serve_http`` stops accepting at once, lets requests
 in flight finish within ``grace_period`` seconds, then cancels them. The
@@ -47,7 +46,7 @@ _ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d
 
 # Set by serve_http itself; an option may not override them.
 _RESERVED_OPTIONS = frozenset(
-    {"bind", "insecure_bind", "quic_bind", "graceful_timeout"}
+    {"bind", "insecure_bind", "quic_bind", "graceful_timeout", "include_date_header"}
 )
 
 
@@ -112,6 +111,7 @@ async def serve_http(
     address: str,
     *,
     grace_period: float = 30.0,
+    date_header: bool = True,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
@@ -122,6 +122,9 @@ async def serve_http(
         address: ``host:port`` or ``[ipv6]:port``; port 0 picks a free one.
         grace_period: seconds requests in flight may take to finish once
             the server is cancelled.
+        date_header: add a ``Date`` header to every response. Turn it off
+            when the app adds its own: ``HttpBridge(date_header=True)`` does,
+            and keeps the one PHP sent, as RoadRunner does.
         task_status: receives the bound address as ``host:port`` (IPv6 in
             brackets) with the real port, once the socket listens.
         **options: any other ``hypercorn.config.Config`` attribute, e.g.
@@ -143,8 +146,7 @@ async def serve_http(
     config.accesslog = None
     config.errorlog = server_logger
     config.include_server_header = False
-    # The bridge adds Date unless PHP sent one; hypercorn would add a second.
-    config.include_date_header = False
+    config.include_date_header = date_header
     for name, value in options.items():
         if name in _RESERVED_OPTIONS or not hasattr(Config, name):
             raise ConfigError(
