@@ -7,8 +7,8 @@ defaults are changed where they hurt a long-running PHP server:
   requests, which on HTTP/2 is a GOAWAY that fails the call that hits it
   (DESIGN.md). Here a connection lives as long as the client keeps it.
 - hypercorn's access log is off (trio_runner writes its own), its error
-  log goes to the ``trio_runner.http.server`` logger instead of stderr,
-  and it sends no ``Server`` header.
+  log goes to the ``trio_runner.http.hypercorn`` logger (warnings and
+  errors only) instead of stderr, and it sends no ``Server`` header.
 
 Shutdown: cancelling ``serve_http`` stops accepting at once, lets requests
 in flight finish within ``grace_period`` seconds, then cancels them. The
@@ -37,6 +37,11 @@ from trio_runner.http.asgi import ASGIApp
 __all__ = ["parse_address", "serve_http"]
 
 server_logger = logging.getLogger("trio_runner.http.server")
+
+# hypercorn's own messages. Its INFO ones ("Running on ...") repeat the
+# server's ready line, so only its warnings and errors are let through.
+hypercorn_logger = logging.getLogger("trio_runner.http.hypercorn")
+hypercorn_logger.setLevel(logging.WARNING)
 
 # How long after the grace period hypercorn may take to finish the lifespan
 # shutdown and return before the shield around it is lifted.
@@ -144,7 +149,7 @@ async def serve_http(
     config.graceful_timeout = grace_period
     config.keep_alive_max_requests = sys.maxsize
     config.accesslog = None
-    config.errorlog = server_logger
+    config.errorlog = hypercorn_logger
     config.include_server_header = False
     config.include_date_header = date_header
     for name, value in options.items():
