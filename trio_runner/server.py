@@ -100,6 +100,9 @@ class Server:
                 "(add one with at least an address, e.g. "
                 "-o http.address=127.0.0.1:8080)"
             )
+        unbuilt = _not_built_yet(config.http)
+        if unbuilt:
+            return ConfigError(unbuilt)
         if config.rpc is not None:
             # TODO: #5 the RPC service; until then nothing listens here.
             logger.warning(
@@ -220,3 +223,15 @@ class Server:
         pool = Pool(name, spawner, pool_config)
         self.pools[name] = pool
         return pool
+
+
+def _not_built_yet(http: HttpConfig) -> str:
+    """What the config asks of the HTTP front that is not built yet."""
+    # TODO: #3 remove each check as its feature lands.
+    if http.middleware:
+        return f"http.middleware {list(http.middleware)}: not implemented yet"
+    if http.ssl is not None:
+        return "http.ssl: HTTPS is not implemented yet"
+    if http.http2.h2c:
+        return "http.http2.h2c: not implemented yet"
+    return ""

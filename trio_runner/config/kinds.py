@@ -15,6 +15,7 @@ value given directly to a constructor is checked as a file value would be.
 from __future__ import annotations
 
 import abc
+import ipaddress
 import json
 import os
 import re
@@ -35,11 +36,14 @@ __all__ = [
     "Directory",
     "Duration",
     "EnvTable",
+    "Extensions",
     "FrozenMap",
+    "HeaderTable",
     "Integer",
     "Invalid",
     "Kind",
     "Names",
+    "Subnets",
     "Text",
     "Url",
     "Workers",
@@ -426,3 +430,83 @@ class Directory(Kind[Path]):
         if not isinstance(raw, str) or not raw:
             raise self.refuse(raw)
         return Path(raw)
+
+
+@attrs.frozen
+class HeaderTable(Kind[FrozenMap]):
+    """HTTP header names and values, ``{ X-Powered-By = "trio_runner" }``."""
+
+    @property
+    def expected(self) -> str:
+        return 'a table of headers such as { X-Powered-By = "trio_runner" }'
+
+    def parse(self, raw: object) -> FrozenMap:
+        if not isinstance(raw, Mapping):
+            raise self.refuse(raw)
+        headers: dict[str, str] = {}
+        for name, value in raw.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                raise Invalid(f"has an invalid header name {show(name)}")
+            if not isinstance(value, str) or _HEADER_VALUE_BAD.search(value):
+                why = "must be a string without control characters"
+                raise Invalid(f"{why}, got {show(value)}", subkey=name)
+            headers[name] = value
+        return FrozenMap(headers)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@attrs.frozen
+class Extensions(Kind[tuple[str, ...]]):
+    """File extensions such as ``[".php", ".exe"]``, kept lower-cased.
+
+    RoadRunner compares extensions lower-cased and with the dot; a name
+    given without the dot gets one. Empty entries (RoadRunner's samples
+    write ``forbid = [""]``) are dropped.
+    """
+
+    @property
+    def expected(self) -> str:
+        return 'a list of file extensions such as [".php", ".exe"]'
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        if not isinstance(raw, list | tuple):
+            raise self.refuse(raw)
+        extensions: list[str] = []
+        for item in raw:
+            if not isinstance(item, str) or "/" in item:
+                raise self.refuse(raw)
+            if not item:
+                continue
+            extension = item.lower() if item.startswith(".") else f".{item.lower()}"
+            if extension not in extensions:
+                extensions.append(extension)
+        return tuple(extensions)
+
+
+@attrs.frozen
+class Subnets(Kind[tuple[str, ...]]):
+    """IP networks in CIDR form, such as ``["10.0.0.0/8", "::1/128"]``."""
+
+    @property
+    def expected(self) -> str:
+        return 'a list of networks such as ["10.0.0.0/8", "::1/128"]'
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        if not isinstance(raw, list | tuple):
+            raise self.refuse(raw)
+        subnets: list[str] = []
+        for item in raw:
+            if not isinstance(item, str):
+                raise self.refuse(raw)
+            try:
+                network = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise Invalid(
+                    f"has {show(item)}, which is not a network such as "
+                    '"10.0.0.0/8" or "::1/128"'
+                ) from None
+            subnets.append(str(network))
+        return tuple(subnets)

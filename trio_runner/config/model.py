@@ -32,9 +32,12 @@ from trio_runner.config.kinds import (
     Directory,
     Duration,
     EnvTable,
+    Extensions,
     FrozenMap,
+    HeaderTable,
     Integer,
     Names,
+    Subnets,
     Text,
     Url,
     Workers,
@@ -50,14 +53,22 @@ from trio_runner.config.schema import (
 from trio_runner.config.units import split_host_port
 
 __all__ = [
+    "MIDDLEWARE",
+    "TRUSTED_SUBNETS",
     "Config",
+    "CorsConfig",
     "EndureConfig",
+    "HeadersConfig",
+    "Http2Config",
     "HttpConfig",
     "LogsConfig",
     "PoolConfig",
     "RpcConfig",
     "ServerConfig",
+    "SslConfig",
+    "StaticConfig",
     "SupervisorConfig",
+    "UploadsConfig",
 ]
 
 # RUF009 is silenced below where a field's default comes from a helper:
@@ -125,22 +136,131 @@ class PoolConfig:
 
 
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class UploadsConfig:
+    """``[http.uploads]``: where multipart file parts go, and which may.
+
+    ``dir`` empty means the system temp directory. An extension in both
+    ``forbid`` and ``allow`` is forbidden; an empty ``allow`` allows every
+    extension not forbidden. ``max_file_size`` (MB, 0 = no limit) is ours:
+    RoadRunner has no per-file limit.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    dir: str = setting(Text(), "")
+    forbid: tuple[str, ...] = setting(Extensions(), (".php", ".exe", ".bat"))
+    allow: tuple[str, ...] = setting(Extensions(), ())
+    max_file_size: int = setting(Integer(0, note="MB, 0 = no limit"), 0)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class CorsConfig:
+    """``[http.headers.cors]``: CORS answers, preflight without PHP.
+
+    The list settings are comma-separated strings, as in RoadRunner.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    allowed_origin: str = setting(Text(), "")
+    allowed_origin_regex: str = setting(Text(), "")
+    allowed_methods: str = setting(Text(), "")
+    allowed_headers: str = setting(Text(), "")
+    allow_credentials: bool = setting(Boolean(), False)
+    exposed_headers: str = setting(Text(), "")
+    max_age: int = setting(Integer(0, note="seconds"), 0)
+    options_success_status: int = setting(Integer(200, 299), 200)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class HeadersConfig:
+    """``[http.headers]``: for the ``headers`` middleware."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    request: Mapping[str, str] = setting(HeaderTable(), factory=FrozenMap)
+    response: Mapping[str, str] = setting(HeaderTable(), factory=FrozenMap)
+    cors: CorsConfig | None = optional_section(CorsConfig)  # noqa: RUF009
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class StaticConfig:
+    """``[http.static]``: for the ``static`` middleware.
+
+    ``dir`` is relative to ``working_dir``. ``forbid`` wins over ``allow``;
+    an empty ``allow`` serves every extension not forbidden.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"pattern"})
+
+    dir: str = setting(Text(nonempty=True), ".")
+    forbid: tuple[str, ...] = setting(Extensions(), ())
+    allow: tuple[str, ...] = setting(Extensions(), ())
+    calculate_etag: bool = setting(Boolean(), False)
+    weak: bool = setting(Boolean(), False)
+    request: Mapping[str, str] = setting(HeaderTable(), factory=FrozenMap)
+    response: Mapping[str, str] = setting(HeaderTable(), factory=FrozenMap)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class SslConfig:
+    """``[http.ssl]``: HTTPS (and HTTP/2 through ALPN) on its own address.
+
+    ``cert`` and ``key`` are PEM files, relative to ``working_dir``.
+    ``redirect`` makes the plain address answer with a redirect to HTTPS.
+    ``root_ca`` and ``client_auth_type`` are for client certificates (mTLS).
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"acme"})
+
+    address: str = setting(Address(), ":443")
+    cert: str = attrs.field(metadata={KIND: Text(nonempty=True)})
+    key: str = attrs.field(metadata={KIND: Text(nonempty=True)})
+    root_ca: str = setting(Text(), "")
+    client_auth_type: str = setting(
+        Choice(
+            (
+                "no_client_certs",
+                "request_client_cert",
+                "require_any_client_cert",
+                "verify_client_cert_if_given",
+                "require_and_verify_client_cert",
+            )
+        ),
+        "no_client_certs",
+    )
+    redirect: bool = setting(Boolean(), False)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class Http2Config:
+    """``[http.http2]``: HTTP/2 settings. ``h2c`` is HTTP/2 without TLS."""
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    h2c: bool = setting(Boolean(), False)
+    max_concurrent_streams: int = setting(Integer(1, 2**31 - 1), 128)
+
+
+# RoadRunner's default: loopback and private networks.
+TRUSTED_SUBNETS = (
+    "10.0.0.0/8",
+    "127.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+)
+
+MIDDLEWARE = frozenset({"headers", "gzip", "static"})
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class HttpConfig:
     """``[http]``: the HTTP front. Its presence in the file turns it on."""
 
-    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
-        {
-            "static",
-            "headers",
-            "uploads",
-            "ssl",
-            "fcgi",
-            "http2",
-            "http3",
-            "trusted_subnets",
-            "cache",
-        }
-    )
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"fcgi", "http3", "cache"})
 
     address: str = setting(Address(), "127.0.0.1:8080")
     codec: str = setting(Choice(("proto", "json")), "proto")
@@ -148,8 +268,13 @@ class HttpConfig:
     raw_body: bool = setting(Boolean(), False)
     internal_error_code: int = setting(Integer(400, 599), 500)
     access_logs: bool = setting(Boolean(), False)
-    # TODO: #3 the headers, gzip and static middleware.
-    middleware: tuple[str, ...] = setting(Names(known=frozenset()), ())
+    middleware: tuple[str, ...] = setting(Names(known=MIDDLEWARE), ())
+    trusted_subnets: tuple[str, ...] = setting(Subnets(), TRUSTED_SUBNETS)
+    uploads: UploadsConfig = section(UploadsConfig)  # noqa: RUF009
+    headers: HeadersConfig = section(HeadersConfig)  # noqa: RUF009
+    static: StaticConfig = section(StaticConfig)  # noqa: RUF009
+    ssl: SslConfig | None = optional_section(SslConfig)  # noqa: RUF009
+    http2: Http2Config = section(Http2Config)  # noqa: RUF009
     pool: PoolConfig = section(PoolConfig)  # noqa: RUF009
 
     @property
