@@ -343,3 +343,47 @@ async def test_pool_cancellation_kills_every_worker() -> None:
         nursery.cancel_scope.cancel()
     assert spawner.alive == []
     assert len(spawner.started) == 3
+
+
+async def test_pool_fails_fast_when_no_worker_can_start(autojump_clock) -> None:
+    broken = False
+
+    async def boot(process) -> None:
+        if broken:
+            process.exit(255)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1, allocate_timeout=60) as pool:
+        broken = True
+        spawner.started[0].exit(1)
+        await trio.sleep(1)
+        start = trio.current_time()
+        with pytest.raises(NoFreeWorkers, match="can start: fake worker failed"):
+            await pool.exec(request())
+        assert trio.current_time() == start, "no 60 s wait for a 503"
+        broken = False
+        await trio.sleep(11)
+        assert (await pool.exec(request())).body == b"hi"
+
+
+async def test_pool_reset_sends_new_requests_to_new_workers(autojump_clock) -> None:
+    slow = False
+
+    async def boot(process) -> None:
+        if slow:
+            await trio.sleep(1)
+
+    spawner = FakeSpawner(sleepy, boot=boot)
+    async with running(spawner, num_workers=2) as pool:
+        old = {w.pid for w in pool.workers}
+        slow = True
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.reset)
+            await trio.testing.wait_all_tasks_blocked()
+            # The old workers are idle but let go; their replacements boot.
+            start = trio.current_time()
+            replies = [await pool.exec(request(b"0")) for _ in range(4)]
+            assert trio.current_time() - start == 1, "waited for the new ones"
+        served = {php.process.pid for php in spawner.php if php.requests}
+        assert served.isdisjoint(old)
+        assert all(reply.body == b"0" for reply in replies)

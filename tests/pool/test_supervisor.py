@@ -84,3 +84,51 @@ async def test_supervisor_memory_limit_replaces_the_worker(autojump_clock) -> No
         usage[first.pid] = 64 * 1024 * 1024
         await trio.sleep(1.5)
         assert first.returncode == 0
+
+
+async def test_supervisor_old_worker_serves_until_replacement_is_ready(
+    autojump_clock,
+) -> None:
+    booting = False
+
+    async def slow_boot(process) -> None:
+        if booting:
+            await trio.sleep(5)
+
+    spawner = FakeSpawner(sleepy, boot=slow_boot)
+    async with supervised(spawner, ttl=10, watch_tick=1) as pool:
+        first = spawner.started[0]
+        booting = True
+        await trio.sleep(10.5)  # marked at t=10; its replacement boots 5 s
+        for _ in range(3):
+            reply = await pool.exec(Payload(b"{}", b"0"))
+            assert int(reply.body) == first.pid, "capacity did not dip"
+        await trio.sleep(5)
+        await trio.testing.wait_all_tasks_blocked()
+        assert first.returncode == 0
+        assert int((await pool.exec(Payload(b"{}", b"0"))).body) != first.pid
+
+
+async def test_supervisor_broken_deploy_leaves_old_workers_serving(
+    autojump_clock, caplog
+) -> None:
+    broken = False
+
+    async def boot(process) -> None:
+        if broken:
+            process.exit(255)
+
+    spawner = FakeSpawner(sleepy, boot=boot)
+    async with supervised(spawner, ttl=5, watch_tick=1) as pool:
+        first = spawner.started[0]
+        broken = True
+        await trio.sleep(30)
+        assert len(spawner.started) > 5, "kept retrying with backoff"
+        reply = await pool.exec(Payload(b"{}", b"0"))
+        assert int(reply.body) == first.pid
+        broken = False
+        await trio.sleep(11)  # the longest backoff
+        await trio.testing.wait_all_tasks_blocked()
+        assert first.returncode == 0
+        assert int((await pool.exec(Payload(b"{}", b"0"))).body) != first.pid
+    assert "could not start a worker (retrying in" in caplog.text

@@ -2,9 +2,18 @@
 
 The pool keeps ``num_workers`` *slots*. Each slot is a task that starts a
 worker, offers it to the allocator, waits until the worker is marked to
-leave, and starts its replacement right away, while the old worker finishes
-its request and stops in its own task. So a soft limit (max_jobs, a reset)
-never cuts a request short, and capacity does not dip while workers rotate.
+leave, and starts its replacement right away. What the old worker does
+meanwhile depends on why it leaves:
+
+- a soft limit (ttl, idle_ttl, max_worker_memory) only marks it: it keeps
+  serving until its replacement is ready, then leaves once idle. Capacity
+  never dips, and if replacements cannot start (a broken deploy), the old
+  workers carry on until they can;
+- max_jobs, a reset, shutdown and debug mode *let it go*: it takes no new
+  request and stops as soon as its current one ends;
+- a crash, exec_ttl or an exit: it is already gone.
+
+No running request is ever cut short by anything but exec_ttl.
 
 A front asks for one exchange with ``exec`` or ``stream``. What a failure
 means (PROTOCOL.md 3.8):
@@ -54,6 +63,8 @@ __all__ = ["Pool", "ResponseChunks"]
 
 logger = logging.getLogger(__name__)
 
+_SERVING = frozenset({WorkerState.READY, WorkerState.WORKING})
+
 # Backoff between failed spawns once the pool is running.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 10.0
@@ -96,6 +107,7 @@ class Pool:
         self._idle = trio.Event()
         self._idle.set()
         self._execs = 0
+        self._start_failure: WorkerStartError | None = None
 
     # -- public ------------------------------------------------------------
 
@@ -218,8 +230,8 @@ class Pool:
     async def reset(self) -> None:
         """Replace every worker; in-flight requests finish on the old ones.
 
-        Returns once the old workers have stopped, or after
-        ``reset_timeout``.
+        Requests that arrive meanwhile wait for the new workers. Returns
+        once the old workers have stopped, or after ``reset_timeout``.
         """
         old = list(self._workers)
         logger.info(
@@ -229,10 +241,20 @@ class Pool:
             extra={"pool": self.name},
         )
         for worker in old:
-            self.retire(worker, Retirement.RESET)
+            self.retire(worker, Retirement.RESET, now=True)
         with trio.move_on_after(self.config.reset_timeout):
             for worker in old:
                 await worker.wait_stopped()
+
+    def retire(self, worker: Worker, reason: Retirement, *, now: bool = False) -> None:
+        """Have ``worker`` replaced; a request it is running always finishes.
+
+        By default it keeps serving until its replacement is ready; with
+        ``now`` it takes no new request.
+        """
+        worker.mark(reason)
+        if now:
+            self._let_go(worker)
 
     # -- slots and workers ---------------------------------------------------
 
@@ -264,14 +286,30 @@ class Pool:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Keep one worker alive in this slot until the pool closes."""
-        failures = 0
+        previous: Worker | None = None
         started = False
         while not self._closing:
+            worker = await self._start_with_backoff(raise_first=not started)
+            if not started:
+                started = True
+                task_status.started()
+            self._offer(worker)
+            if previous is not None:
+                self._let_go(previous)  # its replacement serves now
+            await worker.wait_leaving()
+            self._log_leaving(worker)
+            previous = worker
+
+    async def _start_with_backoff(self, *, raise_first: bool) -> Worker:
+        """Start a worker, retrying with backoff while starting fails."""
+        failures = 0
+        while True:
             try:
                 worker = await self._start_worker()
             except WorkerStartError as exc:
-                if not started:
+                if raise_first:
                     raise
+                self._start_failure = exc
                 failures += 1
                 delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1))
                 logger.error(
@@ -283,13 +321,8 @@ class Pool:
                 )
                 await trio.sleep(delay)
                 continue
-            failures = 0
-            if not started:
-                started = True
-                task_status.started()
-            self._offer(worker)
-            await worker.wait_leaving()
-            self._log_leaving(worker)
+            self._start_failure = None
+            return worker
 
     async def _start_worker(self) -> Worker:
         assert self._nursery is not None
@@ -314,7 +347,7 @@ class Pool:
             self._allocator.remove(worker)
 
     def _offer(self, worker: Worker) -> None:
-        if worker.marked or self._closing or worker.state is not WorkerState.READY:
+        if self._closing or worker.let_go or worker.state is not WorkerState.READY:
             self._dismiss(worker, Retirement.SHUTDOWN)
         else:
             self._allocator.put(worker)
@@ -323,9 +356,9 @@ class Pool:
         worker.mark(reason)
         worker.dismiss()
 
-    def retire(self, worker: Worker, reason: Retirement) -> None:
-        """Mark ``worker``; it leaves now if idle, else after its request."""
-        worker.mark(reason)
+    def _let_go(self, worker: Worker) -> None:
+        """No new request for ``worker``: it stops now if idle, else after."""
+        worker.let_go = True
         if self._allocator.remove(worker):
             worker.dismiss()
 
@@ -358,8 +391,16 @@ class Pool:
         if self.config.debug:
             worker = await self._start_worker()
             worker.mark(Retirement.DEBUG)
+            worker.let_go = True
         else:
             taken = self._allocator.take_nowait()
+            if taken is None and self._start_failure and not self._usable():
+                # Every slot is failing to start a worker: waiting for one
+                # would only make the client wait allocate_timeout for a 503.
+                raise NoFreeWorkers(
+                    f"no worker of pool {self.name} can start: "
+                    + str(self._start_failure).partition("\n")[0]
+                )
             if taken is None:
                 timeout = self.config.allocate_timeout
                 with trio.move_on_after(timeout):
@@ -386,10 +427,19 @@ class Pool:
         limit = worker.exec_limit
         if limit and worker.execs >= limit:
             worker.mark(Retirement.MAX_JOBS)
-        if worker.marked or self._closing:
+            worker.let_go = True
+        if worker.let_go or self._closing:
             self._dismiss(worker, worker.retirement or Retirement.SHUTDOWN)
         else:
             self._allocator.put(worker)
+
+    def _usable(self) -> int:
+        """Workers that can take a request now or once their current one ends."""
+        return sum(
+            1
+            for worker in self._workers
+            if not worker.let_go and worker.state in _SERVING
+        )
 
     async def _begin(self, payload: Payload) -> tuple[Worker, Response]:
         """Send ``payload`` to a worker; return it with the first response.
@@ -433,7 +483,7 @@ class Pool:
                 worker.pid,
                 extra={"pool": self.name, "pid": worker.pid},
             )
-            worker.mark(Retirement.ASKED)
+            self.retire(worker, Retirement.ASKED, now=True)
             self._release(worker)
             return
         self._release(worker)

@@ -8,9 +8,10 @@ Soft limits (``[<front>.pool.supervisor]``):
 - ``max_worker_memory``: a worker whose resident memory (RSS, the PHP
   process only, in MB) reaches this is replaced.
 
-The supervisor only *marks* (``Pool.retire``): an idle worker leaves at
-once, a busy one after its request, and its slot starts the replacement
-right away. ``exec_ttl`` is hard and lives on the exchange path instead.
+The supervisor only *marks* (``Pool.retire``): the worker's slot starts a
+replacement at once and the old worker serves on until it is ready, then
+leaves when idle. ``exec_ttl`` is hard and lives on the exchange path
+instead.
 """
 
 from __future__ import annotations

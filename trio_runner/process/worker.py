@@ -10,9 +10,10 @@
 
 A worker is *marked* for retirement (``mark``) when a limit is reached, the
 pool is reset, or it failed. Marking only records the reason and wakes the
-pool, which starts a replacement at once; the worker itself leaves when it
-is idle (``dismiss``), so a running request is never cut short by a soft
-limit. ``kill`` is the hard path: SIGKILL now.
+pool, which starts a replacement at once. ``let_go`` says the worker takes
+no new request (the pool sets it when the replacement is ready, or at once
+for a reset); it then leaves when idle (``dismiss``), so a running request
+is never cut short by a soft limit. ``kill`` is the hard path: SIGKILL now.
 
 ``run`` supervises the process: it returns once the process has exited and
 been reaped, whatever the path. All worker I/O errors are translated into
@@ -99,6 +100,7 @@ class Worker:
     state: WorkerState = WorkerState.READY
     execs: int = 0
     exec_limit: int = 0
+    let_go: bool = False
     write_timeout: float = 60.0
     retirement: Retirement | None = None
     created: float = attrs.field(factory=time.time)
@@ -165,12 +167,14 @@ class Worker:
 
     def dismiss(self) -> None:
         """Stop this worker gracefully once ``run`` gets to it."""
+        self.let_go = True
         self._leaving.set()
         self._dismissed.set()
 
     def kill(self, reason: Retirement) -> None:
         """SIGKILL the process now; ``run`` reaps it."""
         self.mark(reason)
+        self.let_go = True
         kill(self.process)
         self._dismissed.set()
 
@@ -195,6 +199,7 @@ class Worker:
 
                 async def watch_exit() -> None:
                     await self.process.wait()
+                    self.let_go = True
                     if not self._dismissed.is_set():
                         self.mark(Retirement.EXITED)
                     nursery.cancel_scope.cancel()
