@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"trio_runner: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
     try:
-        configure_logging(config.logs, silent=args.silent)
+        output = configure_logging(config.logs, silent=args.silent)
     except OSError as exc:
         print(
             f"trio_runner: cannot open logs.output {config.logs.output}: "
@@ -120,6 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_STARTUP_FAILED
     except KeyboardInterrupt:
         return EXIT_FORCED
+    finally:
+        output.close()
 
 
 async def _run_server(config: Config) -> int:

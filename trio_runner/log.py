@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import queue as _queue
 import sys
 import time
 from typing import IO, TYPE_CHECKING
@@ -18,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from trio_runner.config.model import LogsConfig
 
-__all__ = ["ConsoleFormatter", "JsonFormatter", "configure_logging"]
+__all__ = ["ConsoleFormatter", "JsonFormatter", "LogOutput", "configure_logging"]
 
 # Keys of ``extra=`` that the formatters show, in this order. The access
 # log's keys are in its message already, so the console leaves them out.
@@ -34,7 +36,7 @@ _LEVELS = {
 }
 
 # Set by ``configure_logging`` so a second call replaces, not duplicates.
-_installed: list[logging.Handler] = []
+_installed: list[LogOutput] = []
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -82,16 +84,91 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def configure_logging(config: LogsConfig, *, silent: bool = False) -> None:
-    """Install the handler ``config`` asks for on the ``trio_runner`` logger.
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread; never blocks the event loop.
 
-    ``mode = "off"`` or ``silent`` keep only errors. Calling again replaces
-    the previous handler.
+    When the output cannot keep up (a worker flooding stderr into a slow
+    pipe), records beyond the queue's size are dropped and counted rather
+    than held in memory without bound; the next record written says how
+    many were lost.
+    """
+
+    def __init__(self, queue: _queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(queue)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            if self.dropped:
+                self.queue.put_nowait(self.drop_note())
+                self.dropped = 0
+            self.queue.put_nowait(record)
+        except _queue.Full:
+            self.dropped += 1
+
+    def drop_note(self) -> logging.LogRecord:
+        """The record that says how many were dropped."""
+        return logging.makeLogRecord(
+            {
+                "name": "trio_runner.log",
+                "levelno": logging.WARNING,
+                "levelname": "WARNING",
+                "msg": "log output too slow: dropped %d record(s)",
+                "args": (self.dropped,),
+            }
+        )
+
+
+class _QueueListener(logging.handlers.QueueListener):
+    def enqueue_sentinel(self) -> None:
+        # Wait for room: the queue may be full of records to write first.
+        self.queue.put(self._sentinel, timeout=10)  # type: ignore[attr-defined]
+
+
+class LogOutput:
+    """The installed log output; ``close`` flushes it and stops its thread."""
+
+    def __init__(self, handler: logging.Handler, stream: IO[str]) -> None:
+        self._queue: _queue.Queue[logging.LogRecord] = _queue.Queue(_QUEUE_SIZE)
+        queue = self._queue
+        self.handler = _QueueHandler(queue)
+        self._stream = stream
+        self._target = handler
+        self._listener = _QueueListener(queue, handler)
+        self._listener.start()
+        self._closed = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.handler.dropped:
+            self._queue.put(self.handler.drop_note(), timeout=10)
+        self._listener.stop()  # writes what is queued, then ends the thread
+        self._target.close()
+        if self._stream not in (sys.stderr, sys.stdout):
+            self._stream.close()
+
+
+# Records waiting for the writer thread before new ones are dropped.
+_QUEUE_SIZE = 10_000
+
+
+def configure_logging(config: LogsConfig, *, silent: bool = False) -> LogOutput:
+    """Install the output ``config`` asks for on the ``trio_runner`` logger.
+
+    Records are written by a thread of their own, so a slow terminal or
+    pipe never stalls the server. ``mode = "off"`` or ``silent`` keep only
+    errors. Calling again replaces the previous output; call ``close`` on
+    the returned value before exiting to write what is still queued.
+
+    Raises:
+        OSError: ``output`` is a file that cannot be opened.
     """
     root = logging.getLogger("trio_runner")
-    for handler in _installed:
-        root.removeHandler(handler)
-        handler.close()
+    for output in _installed:
+        root.removeHandler(output.handler)
+        output.close()
     _installed.clear()
 
     stream: IO[str]
@@ -113,7 +190,9 @@ def configure_logging(config: LogsConfig, *, silent: bool = False) -> None:
         level = min(level, logging.DEBUG)
     if config.mode == "off" or silent:
         level = logging.ERROR
+    output = LogOutput(handler, stream)
     root.setLevel(level)
-    root.addHandler(handler)
+    root.addHandler(output.handler)
     root.propagate = False
-    _installed.append(handler)
+    _installed.append(output)
+    return output
