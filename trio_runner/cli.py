@@ -125,15 +125,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run_server(config: Config) -> int:
-    """Serve until a signal: the first stops gracefully, a second forces."""
+    """Serve until a signal: the first stops gracefully, a second forces.
+
+    SIGUSR1 resets every pool: fresh workers, no request lost.
+    """
     server = Server(config)
     forced = False
     failure: TrioRunnerError | None = None
 
-    async def watch(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async def watch(
+        signals: AsyncIterator[int], scope: trio.CancelScope, resets: trio.Nursery
+    ) -> None:
         nonlocal forced
         async for signum in signals:
             name = signal.Signals(signum).name
+            if signum == signal.SIGUSR1:
+                if server.started and not server.stopping:
+                    logger.info("%s: resetting the workers of every pool", name)
+                    resets.start_soon(server.reset)
+                continue
             if server.started and not server.stopping:
                 logger.info("%s: stopping gracefully (send it again to force)", name)
                 server.stop()
@@ -144,9 +154,10 @@ async def _run_server(config: Config) -> int:
             scope.cancel()
             return
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    with trio.open_signal_receiver(*wanted) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch, signals, nursery.cancel_scope)
+            nursery.start_soon(watch, signals, nursery.cancel_scope, nursery)
             try:
                 await server.run()
             except TrioRunnerError as exc:

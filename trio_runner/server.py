@@ -30,6 +30,7 @@ from trio_runner.http import HttpBridge, serve_http
 from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
 from trio_runner.process.relay import PipeRelay, SocketRelay
+from trio_runner.reload import watch_for_reload
 
 __all__ = ["Server"]
 
@@ -71,6 +72,12 @@ class Server:
     def stop(self) -> None:
         """Begin a graceful stop; ``run`` returns when it is done."""
         self._stopping.set()
+
+    async def reset(self) -> None:
+        """Replace the workers of every pool (SIGUSR1); none drops a request."""
+        async with trio.open_nursery() as nursery:
+            for pool in self.pools.values():
+                nursery.start_soon(pool.reset)
 
     async def run(
         self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
@@ -123,6 +130,13 @@ class Server:
         failure = await self._start_pools(pools, pool_nursery=nursery)
         if failure is not None:
             return failure
+        if config.reload is not None:
+            try:
+                await nursery.start(
+                    watch_for_reload, config.reload, self.pools, config.working_dir
+                )
+            except ConfigError as exc:
+                return exc
         async with trio.open_nursery() as fronts:
             if config.http is not None:
                 failure = await self._start_http(fronts, config.http)

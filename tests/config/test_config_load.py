@@ -306,13 +306,13 @@ ERRORS = [
     pytest.param(
         "zzz = 1",
         "roadrunner.toml: unknown key zzz (valid keys in the top level: version, "
-        "working_dir, server, http, rpc, logs, endure)",
+        "working_dir, server, http, rpc, logs, reload, endure)",
         id="unknown-top-level",
     ),
     pytest.param(
         "source = '/etc/rr.toml'",
         "roadrunner.toml: unknown key source (valid keys in the top level: "
-        "version, working_dir, server, http, rpc, logs, endure)",
+        "version, working_dir, server, http, rpc, logs, reload, endure)",
         id="source-is-not-a-key",
     ),
     pytest.param(
@@ -440,7 +440,6 @@ def test_load_server_section_errors(toml: str, message: str) -> None:
         "http.pool.dynamic_allocator",
         "metrics",
         "status",
-        "reload",
         "jobs",
         "kv",
         "grpc",
@@ -894,4 +893,33 @@ def test_config_from_mapping_errors_name_the_source(tmp_path: Path) -> None:
         config_from_mapping({"server": {1: "x"}}, source=tmp_path / "app.toml")
     assert str(info.value) == (
         f"{tmp_path / 'app.toml'}: keys must be strings, got 1 in server"
+    )
+
+
+def test_load_reload_services_are_named_sections() -> None:
+    config = load(
+        """
+        [http]
+        [reload]
+        interval = "250ms"
+        [reload.services.http]
+        dirs = ["src"]
+        ignore = ["vendor"]
+        patterns = ["PHP", ".twig"]
+        """
+    )
+    assert config.reload is not None
+    assert config.reload.interval == 0.25
+    service = config.reload.services["http"]
+    assert service.dirs == ("src",)
+    assert service.patterns == (".php", ".twig")
+    assert service.recursive is True
+
+
+def test_load_reload_service_errors_name_the_pool() -> None:
+    with pytest.raises(ConfigError) as info:
+        load("[http]\n[reload.services.http]\ndir = ['src']")
+    assert str(info.value) == (
+        "roadrunner.toml: unknown key reload.services.http.dir "
+        "(did you mean reload.services.http.dirs?)"
     )

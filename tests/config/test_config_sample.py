@@ -15,11 +15,15 @@ from trio_runner.config import (
     ServerConfig,
     load_config,
 )
-from trio_runner.config.schema import KIND, SECTION
+from trio_runner.config.schema import KIND, SECTION, SECTIONS
 
 ROOT = Path(__file__).parent.parent.parent
 SAMPLE = ROOT / "roadrunner.toml"
 DOCS = ROOT / "README.md"
+
+
+# Named sections stand in the docs as "<pool>", in the sample as "http".
+NAMED = "<pool>"
 
 
 def _keys(cls: type, prefix: str = "") -> list[str]:
@@ -27,6 +31,9 @@ def _keys(cls: type, prefix: str = "") -> list[str]:
     for field in attrs.fields(cls):
         if SECTION in field.metadata:
             keys += _keys(field.metadata[SECTION], f"{prefix}{field.name}.")
+        elif SECTIONS in field.metadata:
+            named = f"{prefix}{field.name}.{NAMED}."
+            keys += _keys(field.metadata[SECTIONS], named)
         elif KIND in field.metadata:
             keys.append(f"{prefix}{field.name}")
     return keys
@@ -48,7 +55,7 @@ def test_sample_loads_with_every_default() -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_sample_documents_every_key_in_its_section(key: str) -> None:
-    section, _, name = key.rpartition(".")
+    section, _, name = key.replace(NAMED, "http").rpartition(".")
     text = SAMPLE.read_text()
     if section:
         # An optional section may stand commented out: "# [http.ssl]".

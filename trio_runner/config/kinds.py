@@ -327,15 +327,19 @@ class Url(Kind[str]):
         return raw
 
 
-class FrozenMap(Mapping[str, str]):
-    """An immutable, hashable str-to-str mapping (the worker environment)."""
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[str, V]):
+    """An immutable, hashable mapping from names (environment, headers,
+    named sections)."""
 
     __slots__ = ("_data",)
 
-    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()):
+    def __init__(self, items: Mapping[str, V] | Iterable[tuple[str, V]] = ()):
         self._data = dict(items)
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> V:
         return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -352,7 +356,7 @@ class FrozenMap(Mapping[str, str]):
 
 
 @attrs.frozen
-class EnvTable(Kind[FrozenMap]):
+class EnvTable(Kind[FrozenMap[str]]):
     """Environment variables: names upper-cased (as RoadRunner does),
     scalar values turned into strings."""
 
@@ -360,7 +364,7 @@ class EnvTable(Kind[FrozenMap]):
     def expected(self) -> str:
         return 'a table of variables such as { APP_ENV = "prod" }'
 
-    def parse(self, raw: object) -> FrozenMap:
+    def parse(self, raw: object) -> FrozenMap[str]:
         if not isinstance(raw, Mapping):
             raise self.refuse(raw)
         env: dict[str, str] = {}
@@ -433,14 +437,14 @@ class Directory(Kind[Path]):
 
 
 @attrs.frozen
-class HeaderTable(Kind[FrozenMap]):
+class HeaderTable(Kind[FrozenMap[str]]):
     """HTTP header names and values, ``{ X-Powered-By = "trio_runner" }``."""
 
     @property
     def expected(self) -> str:
         return 'a table of headers such as { X-Powered-By = "trio_runner" }'
 
-    def parse(self, raw: object) -> FrozenMap:
+    def parse(self, raw: object) -> FrozenMap[str]:
         if not isinstance(raw, Mapping):
             raise self.refuse(raw)
         headers: dict[str, str] = {}

@@ -32,7 +32,7 @@ import attrs
 
 from trio_runner.config.kinds import Invalid, Kind, show
 from trio_runner.config.model import Config
-from trio_runner.config.schema import KIND, SECTION
+from trio_runner.config.schema import KIND, SECTION, SECTIONS
 from trio_runner.errors import ConfigError
 
 __all__ = ["DEFAULT_PATH", "config_from_mapping", "expand_env", "load_config"]
@@ -332,7 +332,7 @@ class _Reader:
         known = {
             field.name: field
             for field in attrs.fields(cls)
-            if KIND in field.metadata or SECTION in field.metadata
+            if field.metadata.keys() & {KIND, SECTION, SECTIONS}
         }
         for key in table:
             if key not in known:
@@ -352,6 +352,11 @@ class _Reader:
                 section_cls = field.metadata[SECTION]
                 args[name] = section_cls(**self.fields(section_cls, sub, where))
                 continue
+            if SECTIONS in field.metadata:
+                args[name] = self.sections(
+                    field.metadata[SECTIONS], table.get(name, {}), where
+                )
+                continue
             kind: Kind[Any] = field.metadata[KIND]
             if name not in table:
                 raise self.error(where, f"is required: set it to {kind.expected}")
@@ -361,6 +366,20 @@ class _Reader:
                 at = (*where, exc.subkey) if exc.subkey else where
                 raise self.error(at, str(exc)) from None
         return args
+
+    def sections(self, cls: type, table: object, path: _Path) -> dict[str, Any]:
+        """Named tables of ``cls``: ``[reload.services.<name>]``."""
+        if not isinstance(table, Mapping):
+            what = f"a table of named sections ([{_dotted(path)}.<name>])"
+            raise self.error(path, f"must be {what}, got {show(table)}")
+        named = {}
+        for key, sub in table.items():
+            where = (*path, key)
+            if not isinstance(sub, Mapping):
+                what = f"a table (a [{_dotted(where)}] section)"
+                raise self.error(where, f"must be {what}, got {show(sub)}")
+            named[key] = cls(**self.fields(cls, sub, where))
+        return named
 
     def _unknown_key(
         self,

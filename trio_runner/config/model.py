@@ -48,6 +48,7 @@ from trio_runner.config.schema import (
     bind_kinds,
     optional_section,
     section,
+    section_map,
     setting,
 )
 from trio_runner.config.units import split_host_port
@@ -63,6 +64,8 @@ __all__ = [
     "HttpConfig",
     "LogsConfig",
     "PoolConfig",
+    "ReloadConfig",
+    "ReloadServiceConfig",
     "RpcConfig",
     "ServerConfig",
     "SslConfig",
@@ -330,6 +333,42 @@ class EndureConfig:
 
 
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class ReloadServiceConfig:
+    """``[reload.services.<pool>]``: what to watch for one pool.
+
+    ``dirs`` are relative to ``working_dir``. ``patterns`` (file name
+    endings such as ``".php"``) fall back to ``reload.patterns`` when empty.
+    ``ignore`` holds glob patterns matched against paths relative to each
+    dir and against every path component (``"vendor"``, ``"*.log"``,
+    ``"storage/**"``).
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    dirs: tuple[str, ...] = setting(Names(), (".",))
+    recursive: bool = setting(Boolean(), True)
+    patterns: tuple[str, ...] = setting(Extensions(), ())
+    ignore: tuple[str, ...] = setting(Names(), ())
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class ReloadConfig:
+    """``[reload]``: reset a pool's workers when its PHP files change.
+
+    ``interval`` is the debounce: changes within it are one reset. ``poll``
+    is ours: polling for file systems where change events never arrive
+    (Docker for Mac or Windows mounts, WSL, NFS).
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    interval: float = setting(Duration(zero_means=1.0), 1.0)
+    patterns: tuple[str, ...] = setting(Extensions(), (".php",))
+    poll: bool = setting(Boolean(), False)
+    services: Mapping[str, ReloadServiceConfig] = section_map(ReloadServiceConfig)
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class Config:
     """The whole configuration.
 
@@ -345,7 +384,6 @@ class Config:
             "include",
             "metrics",
             "status",
-            "reload",
             "service",
             "jobs",
             "kv",
@@ -376,5 +414,6 @@ class Config:
     http: HttpConfig | None = optional_section(HttpConfig)  # noqa: RUF009
     rpc: RpcConfig | None = optional_section(RpcConfig)  # noqa: RUF009
     logs: LogsConfig = section(LogsConfig)  # noqa: RUF009
+    reload: ReloadConfig | None = optional_section(ReloadConfig)  # noqa: RUF009
     endure: EndureConfig = section(EndureConfig)  # noqa: RUF009
     source: Path | None = None

@@ -14,20 +14,30 @@ The helpers return attrs fields typed as the field's type, so that
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 import attrs
 
-from trio_runner.config.kinds import Invalid, Kind
+from trio_runner.config.kinds import FrozenMap, Invalid, Kind
 from trio_runner.errors import ConfigError
 
-__all__ = ["KIND", "SECTION", "bind_kinds", "optional_section", "section", "setting"]
+__all__ = [
+    "KIND",
+    "SECTION",
+    "SECTIONS",
+    "bind_kinds",
+    "optional_section",
+    "section",
+    "section_map",
+    "setting",
+]
 
 T = TypeVar("T")
 
 KIND = "trio_runner.config.kind"
 SECTION = "trio_runner.config.section"
+SECTIONS = "trio_runner.config.sections"
 
 
 @overload
@@ -61,6 +71,12 @@ def optional_section(cls: type[T]) -> T | None:
     return field
 
 
+def section_map(cls: type[T]) -> Mapping[str, T]:
+    """Named tables of one kind, ``[reload.services.http]``; empty by default."""
+    field: Mapping[str, T] = attrs.field(factory=FrozenMap, metadata={SECTIONS: cls})
+    return field
+
+
 def bind_kinds(
     cls: type, fields: list[attrs.Attribute[Any]]
 ) -> list[attrs.Attribute[Any]]:
@@ -74,6 +90,9 @@ def bind_kinds(
             optional = field.default is None
             section_cls = field.metadata[SECTION]
             convert = functools.partial(_check_section, section_cls, name, optional)
+        elif SECTIONS in field.metadata:
+            section_cls = field.metadata[SECTIONS]
+            convert = functools.partial(_check_sections, section_cls, name)
         else:
             bound.append(field)
             continue
@@ -92,3 +111,11 @@ def _check_section(cls: type, name: str, optional: bool, value: object) -> objec
     if isinstance(value, cls) or (optional and value is None):
         return value
     raise ConfigError(f"{name} must be a {cls.__name__}, got {value!r}")
+
+
+def _check_sections(cls: type, name: str, value: object) -> FrozenMap[Any]:
+    if isinstance(value, Mapping) and all(
+        isinstance(key, str) and isinstance(item, cls) for key, item in value.items()
+    ):
+        return FrozenMap(value)
+    raise ConfigError(f"{name} must map names to {cls.__name__}, got {value!r}")

@@ -235,7 +235,7 @@ class Pool:
         """
         old = list(self._workers)
         logger.info(
-            "pool %s: resetting %d workers",
+            "pool %s: resetting %d worker(s)",
             self.name,
             len(old),
             extra={"pool": self.name},
