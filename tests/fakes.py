@@ -136,6 +136,8 @@ class FakeSpawner:
     started: list[FakeProcess] = attrs.field(factory=list)
     php: list[FakePHP] = attrs.field(factory=list)
     command: str = "php fake.php"
+    # Set when a worker's stderr reaches its end; None: at once.
+    drained: trio.Event | None = None
 
     async def spawn(
         self,
@@ -169,8 +171,10 @@ class FakeSpawner:
             raise WorkerStartError(
                 f"fake worker failed to start: {exc!r}", pid=process.pid
             ) from exc
-        drained = trio.Event()
-        drained.set()  # a fake writes nothing to stderr
+        drained = self.drained
+        if drained is None:
+            drained = trio.Event()
+            drained.set()  # a fake writes nothing to stderr
         return Spawned(process, link, OutputTail(), drained)
 
     @property

@@ -8,6 +8,8 @@
     │   ├── LocalProtocolError    we misused it: a bug in trio_runner
     │   └── RemoteProtocolError   the peer (PHP) sent something invalid
     │       ├── FrameCorrupted    header CRC mismatch: stray output on stdout
+    │       ├── RelayClosed       end of file where a frame was due: the
+    │       │                     worker exited or was killed
     │       └── ScriptNotFound    "Could not open input file": the worker
     │                             script path is wrong
     ├── WorkerError               one worker failed; ``pid`` says which
@@ -39,6 +41,7 @@ __all__ = [
     "PoolClosed",
     "ProtocolError",
     "QueueFull",
+    "RelayClosed",
     "RemoteProtocolError",
     "ScriptNotFound",
     "SoftError",
@@ -83,6 +86,10 @@ class FrameCorrupted(RemoteProtocolError):
         self.data = data
 
 
+class RelayClosed(RemoteProtocolError):
+    """The relay reached end of file between frames, where one was due."""
+
+
 class ScriptNotFound(RemoteProtocolError):
     """PHP printed "Could not open input file": the worker script is missing."""
 
@@ -120,13 +127,22 @@ class WorkerCrashed(WorkerError):
     The worker has been killed and the pool replaces it. Only the request
     that was in flight fails. ``output`` holds the last things the worker
     wrote to stderr (a PHP fatal error, usually), for debug responses.
+    ``vanished`` is true when the relay simply closed because the process
+    died or exited on its own; false when the worker broke the protocol or
+    stopped reading, or when trio_runner itself killed it.
     """
 
     def __init__(
-        self, message: str, *, pid: int | None = None, output: str = ""
+        self,
+        message: str,
+        *,
+        pid: int | None = None,
+        output: str = "",
+        vanished: bool = False,
     ) -> None:
         super().__init__(message, pid=pid)
         self.output = output
+        self.vanished = vanished
 
 
 class WorkerTimeout(WorkerError):

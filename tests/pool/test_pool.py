@@ -366,6 +366,30 @@ async def test_pool_fails_fast_when_no_worker_can_start(autojump_clock) -> None:
         assert (await pool.exec(request())).body == b"hi"
 
 
+async def test_pool_fails_waiting_requests_once_no_worker_can_start(
+    autojump_clock,
+) -> None:
+    broken = False
+
+    async def boot(process) -> None:
+        if broken:
+            await trio.sleep(1)  # the request below starts waiting meanwhile
+            process.exit(255)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1, allocate_timeout=60) as pool:
+        broken = True
+        spawner.started[0].exit(1)
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        with pytest.raises(NoFreeWorkers, match="can start: fake worker failed"):
+            await pool.exec(request())
+        assert trio.current_time() - start == 1, "failed with the start, not at 60 s"
+        broken = False
+        await trio.sleep(11)
+        assert (await pool.exec(request())).body == b"hi"
+
+
 async def test_pool_reset_sends_new_requests_to_new_workers(autojump_clock) -> None:
     slow = False
 
@@ -387,3 +411,70 @@ async def test_pool_reset_sends_new_requests_to_new_workers(autojump_clock) -> N
         served = {php.process.pid for php in spawner.php if php.requests}
         assert served.isdisjoint(old)
         assert all(reply.body == b"0" for reply in replies)
+
+
+async def test_pool_reruns_an_idempotent_request_whose_worker_died() -> None:
+    crashed: list[int] = []
+
+    async def die_once(php: FakePHP, payload: Payload) -> None:
+        if not crashed:
+            crashed.append(php.process.pid)
+            php.crash()
+        else:
+            await php.respond(b"{}", b"answered")
+
+    async with running(FakeSpawner(die_once), num_workers=2) as pool:
+        async with pool.stream(request(), idempotent=True) as chunks:
+            bodies = [chunk.body async for chunk in chunks]
+        assert bodies == [b"answered"]
+        assert len(crashed) == 1
+
+
+async def test_pool_reruns_an_idempotent_request_only_once() -> None:
+    async def die(php: FakePHP, payload: Payload) -> None:
+        php.crash()
+
+    spawner = FakeSpawner(die)
+    async with running(spawner, num_workers=3) as pool:
+        with pytest.raises(WorkerCrashed):
+            async with pool.stream(request(), idempotent=True) as chunks:
+                [chunk async for chunk in chunks]
+        assert sum(1 for php in spawner.php if php.requests) == 2
+
+
+async def test_pool_never_reruns_a_request_whose_worker_wrote_garbage() -> None:
+    async def garble(php: FakePHP, payload: Payload) -> None:
+        await php.write_raw(b"a var_dump() left in the app" * 4)
+
+    spawner = FakeSpawner(garble)
+    async with running(spawner, num_workers=2) as pool:
+        with pytest.raises(WorkerCrashed, match="outside the protocol"):
+            async with pool.stream(request(), idempotent=True) as chunks:
+                [chunk async for chunk in chunks]
+        assert sum(1 for php in spawner.php if php.requests) == 1
+
+
+async def test_pool_never_hands_out_a_worker_that_died_while_free() -> None:
+    # Its replacement boots slowly and its stderr never ends, so it stays on
+    # the free list, its exit noticed, while requests arrive.
+    async def boot(process: object) -> None:
+        if len(spawner.started) > 2:
+            await trio.sleep(0.3)
+
+    spawner = FakeSpawner(boot=boot, drained=trio.Event())
+    async with running(spawner, num_workers=2) as pool:
+        dead = pool.workers[0]
+        dead.process.exit(1)
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(4):
+            assert (await pool.exec(request(b"x"))).body == b"x"
+        assert dead.execs == 0
+
+
+async def test_pool_does_not_rerun_a_request_that_may_not_run_twice() -> None:
+    async def die(php: FakePHP, payload: Payload) -> None:
+        php.crash()
+
+    async with running(FakeSpawner(die), num_workers=2) as pool:
+        with pytest.raises(WorkerCrashed):
+            await pool.exec(request())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from trio_runner.errors import LocalProtocolError, RemoteProtocolError
+from trio_runner.errors import LocalProtocolError, RelayClosed, RemoteProtocolError
 from trio_runner.protocol import (
     Closed,
     ErrorReply,
@@ -177,8 +177,18 @@ def test_connection_eof_mid_request_is_an_error() -> None:
     connection.request(Payload(b"{}"))
     connection.receive_data(encode_frame(0, b"abc", (1,))[:14])
     connection.receive_data(b"")
-    with pytest.raises(RemoteProtocolError, match="middle of a frame"):
+    with pytest.raises(RemoteProtocolError, match="middle of a frame") as caught:
         connection.next_event()
+    assert not isinstance(caught.value, RelayClosed)
+
+
+def test_connection_eof_between_frames_is_relay_closed() -> None:
+    connection = ready()
+    connection.request(Payload(b"{}"))
+    connection.receive_data(b"")
+    with pytest.raises(RelayClosed, match="closed its relay while awaiting"):
+        connection.next_event()
+    assert connection.state is State.BROKEN
 
 
 def test_connection_frame_from_idle_worker_is_an_error() -> None:

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import trio
 
-from trio_runner.errors import PoolClosed, QueueFull
+from trio_runner.errors import NoFreeWorkers, PoolClosed, QueueFull
 
 __all__ = ["Allocator"]
 
@@ -23,11 +23,12 @@ T = TypeVar("T")
 
 
 class _Waiter(Generic[T]):
-    __slots__ = ("event", "item")
+    __slots__ = ("event", "item", "refusal")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.item: T | None = None
+        self.refusal: str | None = None
 
 
 class Allocator(Generic[T]):
@@ -78,6 +79,7 @@ class Allocator(Generic[T]):
         Raises:
             QueueFull: ``max_waiting`` tasks are already waiting.
             PoolClosed: ``close`` was called.
+            NoFreeWorkers: ``refuse_waiting`` was called while waiting.
         """
         if self._closed:
             raise PoolClosed("the pool is closed")
@@ -97,12 +99,26 @@ class Allocator(Generic[T]):
             if waiter.item is not None:
                 # Handed an item in the same tick we were cancelled: pass it on.
                 self.put(waiter.item)
-            else:
+            elif waiter in self._waiting:
+                # (Not there if close or refuse_waiting woke it in that tick.)
                 self._waiting.remove(waiter)
             raise
+        if waiter.refusal is not None:
+            raise NoFreeWorkers(waiter.refusal)
         if waiter.item is None:
             raise PoolClosed("the pool closed while this request waited")
         return waiter.item
+
+    def refuse_waiting(self, reason: str) -> None:
+        """Fail every current waiter with ``NoFreeWorkers(reason)``.
+
+        For when no item is coming: waiting on would only time out.
+        Later callers of ``take`` wait as usual.
+        """
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            waiter.refusal = reason
+            waiter.event.set()
 
     def close(self) -> list[T]:
         """Refuse new waits, fail current waiters; return the free items."""

@@ -206,7 +206,9 @@ class Pool:
         return attrs.evolve(first, body=b"".join(bodies))
 
     @asynccontextmanager
-    async def stream(self, payload: Payload) -> AsyncIterator[ResponseChunks]:
+    async def stream(
+        self, payload: Payload, *, idempotent: bool = False
+    ) -> AsyncIterator[ResponseChunks]:
         """Run one request; iterate over its response chunks.
 
         A plain response is one chunk; a streamed one is several, each with
@@ -215,11 +217,19 @@ class Pool:
         the stream: the worker is told to stop and drained in the
         background, then reused.
 
+        ``idempotent`` says the request may run twice (an HTTP GET): if the
+        worker's relay closes before it answered anything (it died or was
+        killed), the request is re-run once on another worker instead of
+        failing, as nginx retries idempotent requests on the next upstream.
+        Once only: a request that kills every worker it meets costs two
+        workers, not the pool. A worker that broke the protocol (stray
+        stdout) did run the request: that is never re-run.
+
         Raises:
             the same errors as ``exec``; mid-stream, SoftError,
             WorkerCrashed or WorkerTimeout from the iteration.
         """
-        worker, first = await self._begin(payload)
+        worker, first = await self._begin(payload, idempotent=idempotent)
         chunks = ResponseChunks(self, worker, first)
         try:
             yield chunks
@@ -310,6 +320,10 @@ class Pool:
                 if raise_first:
                     raise
                 self._start_failure = exc
+                if not self._usable():
+                    # Requests that began waiting before this failure would
+                    # otherwise wait allocate_timeout for a 503 too.
+                    self._allocator.refuse_waiting(self._cannot_start())
                 failures += 1
                 delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1))
                 logger.error(
@@ -393,28 +407,34 @@ class Pool:
             worker.mark(Retirement.DEBUG)
             worker.let_go = True
         else:
+            worker = await self._take_live()
+        worker.acquire()
+        self._busy += 1
+        self._idle = trio.Event() if self._busy == 1 else self._idle
+        return worker
+
+    async def _take_live(self) -> Worker:
+        """The next free worker that is still alive, within allocate_timeout."""
+        timeout = self.config.allocate_timeout
+        deadline = trio.current_time() + timeout
+        while True:
             taken = self._allocator.take_nowait()
             if taken is None and self._start_failure and not self._usable():
                 # Every slot is failing to start a worker: waiting for one
                 # would only make the client wait allocate_timeout for a 503.
-                raise NoFreeWorkers(
-                    f"no worker of pool {self.name} can start: "
-                    + str(self._start_failure).partition("\n")[0]
-                )
+                raise NoFreeWorkers(self._cannot_start())
             if taken is None:
-                timeout = self.config.allocate_timeout
-                with trio.move_on_after(timeout):
+                with trio.move_on_at(deadline):
                     taken = await self._allocator.take()
                 if taken is None:
                     raise NoFreeWorkers(
                         f"no worker of pool {self.name} became free within "
                         f"{timeout:g} s (allocate_timeout)"
                     )
-            worker = taken
-        worker.acquire()
-        self._busy += 1
-        self._idle = trio.Event() if self._busy == 1 else self._idle
-        return worker
+            if taken.state is WorkerState.READY and not taken.let_go:
+                return taken
+            # It died while free (its process exited; run() is reaping it
+            # and takes it off the free list only once reaped).
 
     def _release(self, worker: Worker) -> None:
         """The exchange is over; the worker's relay is clean (or it is dead)."""
@@ -433,6 +453,10 @@ class Pool:
         else:
             self._allocator.put(worker)
 
+    def _cannot_start(self) -> str:
+        failure = str(self._start_failure).partition("\n")[0]
+        return f"no worker of pool {self.name} can start: {failure}"
+
     def _usable(self) -> int:
         """Workers that can take a request now or once their current one ends."""
         return sum(
@@ -441,13 +465,17 @@ class Pool:
             if not worker.let_go and worker.state in _SERVING
         )
 
-    async def _begin(self, payload: Payload) -> tuple[Worker, Response]:
+    async def _begin(
+        self, payload: Payload, *, idempotent: bool = False
+    ) -> tuple[Worker, Response]:
         """Send ``payload`` to a worker; return it with the first response.
 
         Re-runs the request on another worker when one asks to stop or turns
-        out dead before it could read the request.
+        out dead before it could read the request, and, for an idempotent
+        request, when one dies before answering.
         """
         retries = max(self.config.num_workers, 1) * 2 + 1
+        rerun_after_crash = idempotent
         for _attempt in range(retries):
             worker = await self._acquire()
             try:
@@ -457,7 +485,19 @@ class Pool:
                     self._release(worker)
                     continue  # it never saw the request: safe to re-run
                 event = await self._next_event(worker)
-            except (WorkerCrashed, WorkerTimeout):
+            except WorkerCrashed as exc:
+                self._release(worker)
+                if rerun_after_crash and exc.vanished:
+                    rerun_after_crash = False
+                    logger.info(
+                        "pool %s: re-running an idempotent request after %s",
+                        self.name,
+                        exc,
+                        extra={"pool": self.name, "pid": worker.pid},
+                    )
+                    continue
+                raise
+            except WorkerTimeout:
                 self._release(worker)
                 raise
             except BaseException:

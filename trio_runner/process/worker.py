@@ -32,6 +32,7 @@ import trio
 from trio_runner.errors import (
     FrameCorrupted,
     InternalError,
+    RelayClosed,
     RemoteProtocolError,
     WorkerCrashed,
 )
@@ -331,9 +332,15 @@ class Worker:
 
     def _crash(self, exc: Exception) -> WorkerCrashed:
         """Kill the worker after a failed exchange; return the error to raise."""
+        closed = trio.BrokenResourceError | trio.ClosedResourceError
+        # Gone on its own: not killed by us (shutdown, exec_ttl, ...).
+        vanished = isinstance(exc, closed | RelayClosed) and self.retirement in (
+            None,
+            Retirement.EXITED,
+        )
         if isinstance(exc, FrameCorrupted):
             detail = f"wrote to stdout outside the protocol: {exc.data!r}"
-        elif isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+        elif isinstance(exc, closed):
             detail = "closed its relay"
         elif isinstance(exc, trio.TooSlowError):
             detail = f"did not read a frame within {self.write_timeout:g} s"
@@ -348,5 +355,8 @@ class Worker:
             )
         self.kill(Retirement.CRASHED)
         return WorkerCrashed(
-            f"worker {self.pid} {detail}", pid=self.pid, output=self.output.text()
+            f"worker {self.pid} {detail}",
+            pid=self.pid,
+            output=self.output.text(),
+            vanished=vanished,
         )

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import json
 
-from trio_runner.errors import LocalProtocolError, RemoteProtocolError
+from trio_runner.errors import LocalProtocolError, RelayClosed, RemoteProtocolError
 from trio_runner.protocol.events import (
     Closed,
     ErrorReply,
@@ -188,7 +188,9 @@ class WorkerConnection:
                     return Closed()
                 if self.state is State.CLOSED:
                     return None
-                raise RemoteProtocolError(self._eof_message())
+                if self._decoder.buffered:
+                    raise RemoteProtocolError(self._eof_message())
+                raise RelayClosed(self._eof_message())
             event = self._handle(frame)
             if event is not None:
                 return event

@@ -1,0 +1,53 @@
+"""The allocator's hand-off: first come first served, and every way out of a
+wait leaves the queue consistent."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from trio_runner.errors import NoFreeWorkers, PoolClosed
+from trio_runner.pool.allocator import Allocator
+
+
+async def test_allocator_refuse_waiting_fails_current_waiters_only() -> None:
+    allocator: Allocator[str] = Allocator()
+    refused: list[str] = []
+
+    async def wait() -> None:
+        with pytest.raises(NoFreeWorkers) as info:
+            await allocator.take()
+        refused.append(str(info.value))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        allocator.refuse_waiting("no worker can start")
+    assert refused == ["no worker can start"] * 2
+    assert allocator.waiting == 0
+
+    allocator.put("worker")
+    assert await allocator.take() == "worker", "later callers are served"
+
+
+@pytest.mark.parametrize("wake", ["refuse_waiting", "close"])
+async def test_allocator_waiter_cancelled_as_it_is_woken_leaves_cleanly(
+    wake: str,
+) -> None:
+    allocator: Allocator[str] = Allocator()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(allocator.take)
+        await trio.testing.wait_all_tasks_blocked()
+        # Cancelled and woken in the same tick: the waiter is no longer
+        # queued when it handles its cancellation.
+        nursery.cancel_scope.cancel()
+        if wake == "close":
+            allocator.close()
+        else:
+            allocator.refuse_waiting("no worker can start")
+    assert allocator.waiting == 0
+    if wake == "close":
+        with pytest.raises(PoolClosed):
+            await allocator.take()
