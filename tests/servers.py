@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
+import trio
 
 from trio_runner.testing.process import ServerProcess
 
@@ -24,7 +25,7 @@ PHP = TESTS / "php"
 EXAMPLES = TESTS.parent / "examples"
 
 _TAG = "TRIO_RUNNER_TEST_TAG"
-_READY = re.compile(r"serving on \S+ \(workers: ([\d, ]+)\)")
+_READY = re.compile(r"serving on .+? \(workers: ([\d, ]+)\)")
 
 
 def write_config(directory: Path, script: str, *, num_workers: int = 1) -> Path:
@@ -89,3 +90,12 @@ def wait_for_line(server: ServerProcess, text: str, *, timeout: float) -> None:
     while text not in server.output:
         assert time.monotonic() < deadline, f"no {text!r} in:\n{server.output}"
         time.sleep(0.01)
+
+
+async def wait_until_empty(directory: Path) -> None:
+    """Wait until ``directory`` is empty, e.g. of the upload temp files that
+    the server deletes just after the client has its response. Bound it
+    with ``trio.fail_after``."""
+    # A directory has no event to wait on: poll it.
+    while os.listdir(directory):  # noqa: ASYNC110
+        await trio.sleep(0.01)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 
 import attrs
 import trio
@@ -27,6 +28,9 @@ from trio_runner.errors import (
     WorkerStartError,
 )
 from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http.asgi import ASGIApp
+from trio_runner.http.middleware import build_app
+from trio_runner.http.tls import HttpsRedirect, server_context
 from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
 from trio_runner.process.relay import PipeRelay, SocketRelay
@@ -46,13 +50,16 @@ class Server:
         pools: the pools by name, once started.
         http_address: the bound ``host:port`` of the HTTP front, once started
             (with the real port when the config asked for port 0).
+        https_address: the same for HTTPS (``[http.ssl]``), if configured.
     """
 
     config: Config
     pools: dict[str, Pool] = attrs.field(factory=dict)
     http_address: str | None = None
+    https_address: str | None = None
     _stopping: trio.Event = attrs.field(factory=trio.Event)
     _bridges: list[HttpBridge] = attrs.field(factory=list)
+    _tls: ssl.SSLContext | None = None
     _started: bool = False
 
     @property
@@ -60,6 +67,12 @@ class Server:
         if self.http_address is None:
             return None
         return f"http://{self.http_address}"
+
+    @property
+    def https_url(self) -> str | None:
+        if self.https_address is None:
+            return None
+        return f"https://{self.https_address}"
 
     @property
     def started(self) -> bool:
@@ -107,9 +120,13 @@ class Server:
                 "(add one with at least an address, e.g. "
                 "-o http.address=127.0.0.1:8080)"
             )
-        unbuilt = _not_built_yet(config.http)
-        if unbuilt:
-            return ConfigError(unbuilt)
+        if config.http.ssl is not None:
+            # Read the certificate before any worker starts: a bad one
+            # fails start-up at once.
+            try:
+                self._tls = server_context(config.http.ssl, config.working_dir)
+            except ConfigError as exc:
+                return exc
         if config.rpc is not None:
             # TODO: #5 the RPC service; until then nothing listens here.
             logger.warning(
@@ -163,26 +180,74 @@ class Server:
         self, fronts: trio.Nursery, http: HttpConfig
     ) -> TrioRunnerError | None:
         pool = self.pools["http"]
-        bridge = HttpBridge.from_config(pool, http, date_header=True)
+        bridge = HttpBridge.from_config(
+            pool,
+            http,
+            date_header=True,
+            working_dir=self.config.working_dir,
+            user=self.config.server.user,
+        )
+        # build_app writes the access log around the whole middleware stack,
+        # so files and preflights the middleware answers are logged too.
+        bridge.access_logs = False
         self._bridges.append(bridge)
+        try:
+            app = build_app(
+                bridge, http, working_dir=self.config.working_dir, date_header=True
+            )
+        except ConfigError as exc:
+            return exc
+        failure = await self._start_https(fronts, http, app)
+        if failure is not None:
+            return failure
+        redirect = http.ssl is not None and http.ssl.redirect
+        if redirect:
+            assert self.https_address is not None
+            app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
         try:
             self.http_address = await fronts.start(
                 functools.partial(
                     serve_http,
                     grace_period=self.config.endure.grace_period,
-                    date_header=False,  # the bridge adds it, PHP's own first
+                    # build_app adds it, PHP's own first; not to redirects
+                    date_header=redirect,
+                    h2c=http.http2.h2c,
+                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
                 ),
-                bridge,
+                app,
                 http.address,
             )
         except BindError as exc:
-            return exc
+            return BindError(f"http: {exc} (set http.address to a free host:port)")
         logger.info(
             "http: serving on %s (workers: %s)",
-            self.http_url,
+            " and ".join(url for url in (self.http_url, self.https_url) if url),
             ", ".join(str(worker.pid) for worker in pool.workers) or "debug mode",
             extra={"pool": "http", "address": self.http_address},
         )
+        return None
+
+    async def _start_https(
+        self, fronts: trio.Nursery, http: HttpConfig, app: ASGIApp
+    ) -> TrioRunnerError | None:
+        """Serve ``app`` over TLS on ``http.ssl.address``, if configured."""
+        if http.ssl is None or self._tls is None:
+            return None
+        try:
+            self.https_address = await fronts.start(
+                functools.partial(
+                    serve_http,
+                    grace_period=self.config.endure.grace_period,
+                    date_header=False,  # build_app adds it, PHP's own first
+                    tls=self._tls,
+                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
+                ),
+                app,
+                http.ssl.address,
+            )
+        except BindError as exc:
+            hint = "set http.ssl.address to a free host:port"
+            return BindError(f"http.ssl: {exc} ({hint})")
         return None
 
     async def _warn_when_grace_ends(self, grace: float) -> None:
@@ -237,15 +302,3 @@ class Server:
         pool = Pool(name, spawner, pool_config)
         self.pools[name] = pool
         return pool
-
-
-def _not_built_yet(http: HttpConfig) -> str:
-    """What the config asks of the HTTP front that is not built yet."""
-    # TODO: #3 remove each check as its feature lands.
-    if http.middleware:
-        return f"http.middleware {list(http.middleware)}: not implemented yet"
-    if http.ssl is not None:
-        return "http.ssl: HTTPS is not implemented yet"
-    if http.http2.h2c:
-        return "http.http2.h2c: not implemented yet"
-    return ""

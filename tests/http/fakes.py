@@ -65,6 +65,7 @@ class FakeExchanger:
     script: Script = attrs.field(factory=lambda: replying(chunk(200, b"ok")))
     refuse: TrioRunnerError | None = None
     requests: list[Payload] = attrs.field(factory=list)
+    idempotent: list[bool] = attrs.field(factory=list)
     left_early: bool = False
     cancelled: bool = False
 
@@ -74,8 +75,11 @@ class FakeExchanger:
         return attrs.evolve(items[0], body=b"".join(c.body for c in items))
 
     @asynccontextmanager
-    async def stream(self, payload: Payload) -> AsyncIterator[_Chunks]:
+    async def stream(
+        self, payload: Payload, *, idempotent: bool = False
+    ) -> AsyncIterator[_Chunks]:
         self.requests.append(payload)
+        self.idempotent.append(idempotent)
         if self.refuse is not None:
             raise self.refuse
         chunks = self.script(payload)

@@ -486,3 +486,15 @@ async def test_bridge_access_log_says_499_when_the_client_left(caplog) -> None:
         await call(bridge, http_scope(), client)
     [record] = [r for r in caplog.records if r.name == "trio_runner.access"]
     assert record.status == 499
+
+
+@pytest.mark.parametrize(
+    ("method", "idempotent"),
+    [("GET", True), ("HEAD", True), ("PUT", True), ("POST", False), ("PATCH", False)],
+)
+async def test_bridge_lets_the_pool_rerun_only_idempotent_methods(
+    method: str, idempotent: bool
+) -> None:
+    fake = FakeExchanger()
+    await call(HttpBridge(fake), http_scope(method, "/"))
+    assert fake.idempotent == [idempotent]

@@ -283,6 +283,23 @@ def test_proto_context_leaves_parsed_and_uploads_unset() -> None:
     assert not message.attributes
 
 
+def test_context_carries_parsed_and_the_uploads_tree_in_both_codecs() -> None:
+    tree = b'{"f":{"name":"a.txt","error":0}}'
+    context = RequestContext.from_scope(http_scope("POST"), parsed=True, uploads=tree)
+    message = http_pb2.Request.FromString(context.encode(ContextCodec.PROTO))
+    assert message.parsed
+    assert message.uploads == tree
+    data = json.loads(context.encode(ContextCodec.JSON))
+    assert data["parsed"] is True
+    assert data["uploads"] == {"f": {"name": "a.txt", "error": 0}}
+
+
+def test_context_of_a_multipart_form_without_files_sends_an_empty_tree() -> None:
+    context = RequestContext.from_scope(http_scope("POST"), parsed=True, uploads=b"{}")
+    assert http_pb2.Request.FromString(context.to_proto()).uploads == b"{}"
+    assert json.loads(context.to_json())["uploads"] == {}
+
+
 def test_codec_flags() -> None:
     assert ContextCodec.PROTO.flag == 0x80
     assert ContextCodec.JSON.flag == 0x08

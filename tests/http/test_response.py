@@ -20,6 +20,7 @@ from trio_runner.http.response import (
     decode_response_context,
     error_response,
     response_headers,
+    split_trailers,
 )
 
 
@@ -201,3 +202,27 @@ def test_error_response_debug_shows_what_a_dead_worker_said() -> None:
     )
     assert b"PHP Fatal error" in error_response(crashed, debug=True).body
     assert b"PHP Fatal error" not in error_response(crashed).body
+
+
+@pytest.mark.parametrize(
+    ("trailer", "kept", "moved"),
+    [
+        ([], ["X-Sum", "X-Kept"], []),
+        ([b"X-Sum"], ["X-Kept"], ["X-Sum"]),
+        ([b"x-sum, X-KEPT"], [], ["X-Sum", "X-Kept"]),
+        ([b"X-Sum", b" X-Missing ,"], ["X-Kept"], ["X-Sum"]),
+    ],
+    ids=["none", "one", "case-and-list", "missing-name"],
+)
+def test_split_trailers(
+    trailer: list[bytes], kept: list[str], moved: list[str]
+) -> None:
+    headers = [("X-Sum", (b"1", b"2")), ("X-Kept", (b"k",))]
+    if trailer:
+        headers.insert(0, ("Trailer", tuple(trailer)))
+    head, trailers = split_trailers(ResponseHead(200, tuple(headers)))
+    assert [name for name, _ in head.headers] == kept
+    assert [name for name, _ in trailers.headers] == moved
+    assert trailers.status == 200
+    if "X-Sum" in moved:
+        assert trailers.values("x-sum") == [b"1", b"2"]  # every value, in order

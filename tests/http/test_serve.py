@@ -11,7 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.http.fakes import FakeExchanger, chunk, failing, replying
+from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
+from tests.http.h2client import open_h2
 from trio_runner.errors import BindError, ConfigError, WorkerCrashed
 from trio_runner.http import HttpBridge, parse_address, serve_http
 from trio_runner.http.proto import http_pb2
@@ -179,9 +180,9 @@ async def test_serve_http_cancels_requests_still_running_after_grace() -> None:
 
 
 @asynccontextmanager
-async def serving(bridge: HttpBridge) -> AsyncIterator[str]:
+async def serving(bridge: HttpBridge, **options: Any) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
-        yield await nursery.start(partial(serve_http, bridge, "127.0.0.1:0"))
+        yield await nursery.start(partial(serve_http, bridge, "127.0.0.1:0", **options))
         nursery.cancel_scope.cancel()
 
 
@@ -190,7 +191,7 @@ async def test_serve_http_speaks_h2c_with_prior_knowledge() -> None:
     fake = FakeExchanger(replying(chunk(200, b"two", Set_Cookie=cookies)))
     with trio.fail_after(10):
         async with (
-            serving(HttpBridge(fake)) as bound,
+            serving(HttpBridge(fake), h2c=True) as bound,
             httpx.AsyncClient(http1=False, http2=True) as client,
         ):
             response = await client.get(f"http://{bound}/h2?q=1")
@@ -304,3 +305,22 @@ async def test_serve_http_sends_one_date_header(
             )
             nursery.cancel_scope.cancel()
     assert data.lower().count(b"\r\ndate: ") == 1
+
+
+async def test_serve_http_pushes_http2_push_paths() -> None:
+    async def script(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+        uri = http_pb2.Request.FromString(payload.context).uri
+        if uri.endswith("/style.css"):
+            yield Last(chunk(200, b"pushed"))
+        else:
+            yield Last(chunk(200, b"page", Http2_Push=[b"/style.css"]))
+
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(FakeExchanger(script)), h2c=True) as bound,
+            open_h2(bound) as client,
+        ):
+            page = await client.wait_ended(await client.request("GET", "/"))
+            await client.wait_for(lambda c: 2 in c.answers and c.answers[2].ended)
+    assert (page.status, page.body) == (200, b"page")
+    assert (client.answers[2].status, client.answers[2].body) == (200, b"pushed")

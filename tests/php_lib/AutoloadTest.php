@@ -96,7 +96,7 @@ final class AutoloadTest extends TestCase
             glob(__DIR__ . '/../../trio_runner/php/src/*/*.php'),
             glob(__DIR__ . '/../../trio_runner/php/src/*/*/*.php'),
             glob(__DIR__ . '/../../trio_runner/php/fallback/Psr/Http/Server/*.php'),
-            glob(__DIR__ . '/../../examples/{hello,psr15,slim}/*.php', GLOB_BRACE),
+            glob(__DIR__ . '/../../examples/{hello,psr15,slim,dump}/*.php', GLOB_BRACE),
         );
         self::assertGreaterThan(20, count($files));
         foreach ($files as $file) {

@@ -2,7 +2,8 @@
 
 ``HttpBridge`` is the app; ``serve_http`` serves it (or any ASGI app) with
 hypercorn's trio worker. ``RequestContext`` and ``decode_response_context``
-are the request and response mappings of PROTOCOL.md section 4, without I/O.
+are the request and response mappings of PROTOCOL.md section 4, without I/O;
+``UploadOptions`` says where the bridge puts uploaded files.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trio_runner.http.response import (
     response_headers,
 )
 from trio_runner.http.serve import parse_address, serve_http
+from trio_runner.http.uploads import UploadOptions
 
 __all__ = [
     "ContextCodec",
@@ -30,6 +32,7 @@ __all__ = [
     "HttpOptions",
     "RequestContext",
     "ResponseHead",
+    "UploadOptions",
     "canonical_header_name",
     "decode_response_context",
     "encode_request_context",

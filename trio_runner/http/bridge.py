@@ -2,8 +2,8 @@
 
 One request, one exchange::
 
-    receive() ──> body (bounded by max_request_size: 413 past it)
-                    │
+    receive() ──> body (body.py: 413 past max_request_size, forms parsed,
+                    │  file parts streamed to temp files)
     scope ──────> request context ──> Payload ──> exchanger.stream()
                                                         │ chunks
     send() <── http.response.start / body <── response context + body
@@ -11,21 +11,23 @@ One request, one exchange::
 The bridge always streams: a plain PHP response is one chunk, a streamed
 one (PROTOCOL.md 4.7) several, each carrying the whole context again. The
 status and headers come from the first chunk whose status is not 1xx, and
-every chunk body is sent as soon as it arrives. While PHP works, a task
+every chunk body is sent as soon as it arrives (``writer.ResponseWriter``
+decides what goes on the wire). While PHP works, a task
 watches ``receive()``: when the client goes away the exchange is cancelled,
 and leaving ``stream()`` early is how the pool learns to stop the worker.
 
 A failure before the response has started becomes a short text response
 (``response.error_response``). After it has started the status is already
 on the wire, so the bridge logs and returns without ending the body: the
-server then closes the connection and the client sees a truncated
-response, never one that looks complete.
+server then closes the connection (over HTTP/2 it resets the stream) and
+the client sees a truncated response, never one that looks complete.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -38,7 +40,6 @@ from trio_runner.errors import (
     NoFreeWorkers,
     PoolClosed,
     QueueFull,
-    RemoteProtocolError,
     SoftError,
     TrioRunnerError,
     WorkerCrashed,
@@ -47,16 +48,19 @@ from trio_runner.errors import (
 )
 from trio_runner.http.access import log_access
 from trio_runner.http.asgi import Receive, Scope, Send
+from trio_runner.http.body import (
+    BodyRefused,
+    BodyTooLarge,
+    ClientGone,
+    read_request_body,
+)
 from trio_runner.http.request import ContextCodec, RequestContext
 from trio_runner.http.response import (
-    PlainResponse,
-    ResponseHead,
-    decode_response_context,
     error_response,
-    http_date,
     plain_response,
-    response_headers,
 )
+from trio_runner.http.uploads import UploadOptions, open_temp_files
+from trio_runner.http.writer import ResponseWriter, send_plain
 from trio_runner.protocol.events import Payload
 
 __all__ = ["Exchanger", "HttpBridge", "HttpOptions"]
@@ -64,8 +68,10 @@ __all__ = ["Exchanger", "HttpBridge", "HttpOptions"]
 logger = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
-_BODYLESS_METHODS = frozenset({"HEAD", "OPTIONS"})
-_BODYLESS_STATUSES = frozenset({204, 304})
+
+# Methods RFC 9110 (9.2.2) lets a client, or a proxy, send twice. POST and
+# PATCH never are: PHP may have acted on them before it died.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 class ResponseChunks(Protocol):
@@ -95,11 +101,14 @@ class Exchanger(Protocol):
         """Send one request and return the whole response."""
         ...
 
-    def stream(self, payload: Payload) -> AbstractAsyncContextManager[ResponseChunks]:
+    def stream(
+        self, payload: Payload, *, idempotent: bool = False
+    ) -> AbstractAsyncContextManager[ResponseChunks]:
         """Send one request and yield its response chunk by chunk.
 
         Leaving the ``async with`` before the last chunk makes the pool
-        cancel the stream on the worker.
+        cancel the stream on the worker. ``idempotent`` allows the pool to
+        re-run the request once if its worker dies before answering.
         """
         ...
 
@@ -109,6 +118,17 @@ class _PoolOptions(Protocol):
     def debug(self) -> bool: ...
 
 
+class _UploadsOptions(Protocol):
+    @property
+    def dir(self) -> str: ...
+    @property
+    def forbid(self) -> tuple[str, ...]: ...
+    @property
+    def allow(self) -> tuple[str, ...]: ...
+    @property
+    def max_file_size(self) -> int: ...
+
+
 class HttpOptions(Protocol):
     """The ``[http]`` settings the bridge reads (``config.model.HttpConfig``)."""
 
@@ -116,6 +136,10 @@ class HttpOptions(Protocol):
     def codec(self) -> str: ...
     @property
     def max_request_size(self) -> int: ...
+    @property
+    def raw_body(self) -> bool: ...
+    @property
+    def uploads(self) -> _UploadsOptions: ...
     @property
     def internal_error_code(self) -> int: ...
     @property
@@ -150,14 +174,6 @@ def _check_error_code(_bridge: object, _attribute: object, value: object) -> Non
         )
 
 
-class _ClientGone(Exception):
-    """The client disconnected before the request body was read."""
-
-
-class _BodyTooLarge(Exception):
-    """The request body is larger than max_request_size."""
-
-
 @attrs.define(eq=False)
 class HttpBridge:
     """An ASGI 3 app that serves HTTP requests with PHP workers.
@@ -171,6 +187,10 @@ class HttpBridge:
             encoding; responses are accepted in either.
         max_request_size: body limit in MB (RoadRunner's default 1000);
             0 means no limit. A larger body gets 413 and never reaches PHP.
+        raw_body: pass form bodies to PHP raw instead of as a parsed data
+            tree (``http.raw_body``).
+        uploads: where multipart file parts go and which are taken; each
+            temp file is deleted once its request is over.
         internal_error_code: the status sent when PHP answers with an
             error frame (RoadRunner's ``http.internal_error_code``).
         debug: show PHP's error text and worker start-up output to the
@@ -194,6 +214,8 @@ class HttpBridge:
     max_request_size: int = attrs.field(
         default=1000, validator=_check_max_request_size, kw_only=True
     )
+    raw_body: bool = attrs.field(default=False, kw_only=True)
+    uploads: UploadOptions = attrs.field(factory=UploadOptions, kw_only=True)
     internal_error_code: int = attrs.field(
         default=500, validator=_check_error_code, kw_only=True
     )
@@ -204,13 +226,28 @@ class HttpBridge:
 
     @classmethod
     def from_config(
-        cls, pool: Exchanger, http: HttpOptions, *, date_header: bool = False
+        cls,
+        pool: Exchanger,
+        http: HttpOptions,
+        *,
+        date_header: bool = False,
+        working_dir: str | os.PathLike[str] | None = None,
+        user: str = "",
     ) -> HttpBridge:
-        """Build the bridge for ``pool`` from the ``[http]`` section."""
+        """Build the bridge for ``pool`` from the ``[http]`` section.
+
+        A relative ``http.uploads.dir`` is under ``working_dir``; temp
+        files are given to ``user`` (``server.user``) when one is set.
+        """
+        uploads = UploadOptions.from_config(
+            http.uploads, working_dir=working_dir, user=user
+        )
         return cls(
             pool,
             codec=http.codec,
             max_request_size=http.max_request_size,
+            raw_body=http.raw_body,
+            uploads=uploads,
             internal_error_code=http.internal_error_code,
             debug=http.pool.debug,
             access_logs=http.access_logs,
@@ -238,46 +275,67 @@ class HttpBridge:
             raise ValueError(f"HttpBridge cannot serve ASGI scope type {kind!r}")
 
     async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = str(scope["method"])
-        body = b""
-        if method not in _BODYLESS_METHODS:
-            limit = self.max_request_size * _MB
+        # Leaving this block, however it ends, deletes the request's upload
+        # temp files: after the response is written, or once it failed.
+        async with open_temp_files(self.uploads) as files:
             try:
-                body = await _read_body(scope, receive, limit)
-            except _BodyTooLarge:
-                text = (
-                    "The request body is larger than the limit of "
-                    f"{self.max_request_size} MB.\n"
+                body = await read_request_body(
+                    scope,
+                    receive,
+                    files,
+                    limit=self.max_request_size * _MB,
+                    raw_body=self.raw_body,
+                    empty_form=b"{}" if self.codec is ContextCodec.JSON else b"",
                 )
-                response = plain_response(413, text)
-                await _send_plain(send, response, method, self.date_header)
+            except BodyRefused as refusal:
+                await self._refuse(scope, send, refusal)
                 return
-            except _ClientGone:
+            except ClientGone:
                 return
 
-        context = RequestContext.from_scope(scope).encode(self.codec)
-        payload = Payload(context, body, self.codec.flag)
-        client = _Client()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client.watch, receive)
-            await self._exchange(payload, scope, send, client)
-            nursery.cancel_scope.cancel()
+            context = RequestContext.from_scope(
+                scope, parsed=body.parsed, uploads=body.uploads
+            )
+            payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
+            client = _Client()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.watch, receive)
+                await self._exchange(payload, scope, send, client)
+                nursery.cancel_scope.cancel()
+
+    async def _refuse(self, scope: Scope, send: Send, refusal: BodyRefused) -> None:
+        """Answer 413 or 400 for a body that never reaches PHP."""
+        if isinstance(refusal, BodyTooLarge):
+            text = (
+                "The request body is larger than the limit of "
+                f"{self.max_request_size} MB.\n"
+            )
+            response = plain_response(413, text)
+        else:
+            text = f"The form in the request body is malformed: {refusal}.\n"
+            response = plain_response(400, text)
+        if not refusal.read_all and str(scope.get("http_version", "1.1")).startswith(
+            "1."
+        ):
+            # The rest of the body is still on its way: this HTTP/1
+            # connection cannot carry another request, so say it will close.
+            close = (b"connection", b"close")
+            response = attrs.evolve(response, headers=(*response.headers, close))
+        await send_plain(send, response, str(scope["method"]), self.date_header)
 
     async def _exchange(
         self, payload: Payload, scope: Scope, send: Send, client: _Client
     ) -> None:
-        writer = _ResponseWriter(
-            send,
-            str(scope["method"]),
-            str(scope.get("http_version", "1.1")),
-            self.debug,
-            self.date_header,
+        writer = ResponseWriter.for_request(
+            send, scope, debug=self.debug, date_header=self.date_header
         )
         try:
             async with contextlib.AsyncExitStack() as stack:
                 with client.cancellable():
                     chunks = await stack.enter_async_context(
-                        self.exchanger.stream(payload)
+                        self.exchanger.stream(
+                            payload, idempotent=scope["method"] in _IDEMPOTENT
+                        )
                     )
                 while not client.gone:
                     chunk = None
@@ -336,157 +394,6 @@ class _Client:
         if self._scope is not None:
             logger.debug("the client went away; cancelling its request")
             self._scope.cancel()
-
-
-@attrs.define(eq=False)
-class _ResponseWriter:
-    """Turns the response chunks of one request into ASGI messages."""
-
-    send: Send
-    method: str
-    http_version: str
-    debug: bool
-    date_header: bool
-    started: bool = False
-    complete: bool = False
-    _bodyless: bool = False
-
-    async def write(self, chunk: Payload, *, last: bool = False) -> None:
-        """Send one chunk; ``last`` ends the response with it."""
-        if self.complete:
-            return
-        if not self.started:
-            if not chunk.context and not chunk.body:
-                return  # the empty frame that ends a cancelled stream
-            try:
-                head = decode_response_context(chunk.context)
-            except RemoteProtocolError as error:
-                logger.warning(
-                    "%s; answering 500 (context starts with %r)",
-                    error,
-                    chunk.context[:64],
-                    extra={"reason": "bad_response_context"},
-                )
-                await self._internal_error(str(error))
-                return
-            if 100 <= head.status < 200:
-                # TODO: #3 103 Early Hints: pass 1xx chunks on through the
-                # http.response.early_hint extension, each with only its
-                # own headers (PROTOCOL.md 4.6, as RoadRunner v6 does).
-                return
-            if not 200 <= head.status <= 599:
-                logger.warning(
-                    "the PHP worker sent status %d, outside 100-599; answering 500",
-                    head.status,
-                    extra={"reason": "bad_status"},
-                )
-                await self._internal_error(
-                    f"The PHP worker sent an invalid status: {head.status}"
-                )
-                return
-            await self._start(head, length=len(chunk.body) if last else None)
-        body = b"" if self._bodyless else chunk.body
-        if last:
-            await self.send({"type": "http.response.body", "body": body})
-            self.complete = True
-        elif body:
-            await self.send(
-                {"type": "http.response.body", "body": body, "more_body": True}
-            )
-
-    async def finish(self) -> None:
-        """End the body. With no chunk but 1xx ones, the response is a bare 200."""
-        if self.complete:
-            return
-        if not self.started:
-            await self._start(ResponseHead())
-        await self.send({"type": "http.response.body", "body": b""})
-        self.complete = True
-
-    async def write_plain(self, response: PlainResponse) -> None:
-        await _send_plain(self.send, response, self.method, self.date_header)
-        self.started = self.complete = True
-
-    async def _internal_error(self, detail: str) -> None:
-        text = f"{detail}\n" if self.debug else "Internal Server Error\n"
-        await self.write_plain(plain_response(500, text))
-
-    async def _start(self, head: ResponseHead, *, length: int | None = None) -> None:
-        """Send the status and headers.
-
-        ``length`` is the whole body's size when it is known: it becomes the
-        Content-Length unless PHP set one. A HEAD answer announces the body
-        PHP wrote for it, and nothing when it wrote none: a framework that
-        drops the body of a HEAD response must not make it look empty.
-        """
-        lines, dropped = response_headers(head, http_version=self.http_version)
-        if (
-            length is not None
-            and head.status not in _BODYLESS_STATUSES
-            and not (self.method == "HEAD" and length == 0)
-            and not any(name == b"content-length" for name, _ in lines)
-        ):
-            lines.append((b"content-length", b"%d" % length))
-        if self.date_header and not any(name == b"date" for name, _ in lines):
-            lines.append((b"date", http_date()))  # as Go: PHP's own Date wins
-        for problem in dropped:
-            logger.warning(
-                "dropped a response header from PHP: %s",
-                problem,
-                extra={"reason": "bad_response_header"},
-            )
-        await self.send(
-            {"type": "http.response.start", "status": head.status, "headers": lines}
-        )
-        self.started = True
-        self._bodyless = self.method == "HEAD" or head.status in _BODYLESS_STATUSES
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """Read the whole request body, refusing it early if it is too large.
-
-    Raises:
-        _BodyTooLarge: the body (or its declared Content-Length) is over
-            ``limit`` bytes; ``limit`` 0 means no limit.
-        _ClientGone: the client disconnected first.
-    """
-    if limit:
-        for name, value in scope.get("headers", ()):
-            if bytes(name).lower() == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    continue  # the server rejects it; nothing to decide here
-                if declared > limit:
-                    raise _BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        if message["type"] != "http.request":
-            continue
-        part = bytes(message.get("body", b""))
-        size += len(part)
-        if limit and size > limit:
-            raise _BodyTooLarge
-        parts.append(part)
-        if not message.get("more_body", False):
-            return b"".join(parts)
-
-
-async def _send_plain(
-    send: Send, response: PlainResponse, method: str, date_header: bool
-) -> None:
-    headers = list(response.headers)
-    if date_header:
-        headers.append((b"date", http_date()))
-    await send(
-        {"type": "http.response.start", "status": response.status, "headers": headers}
-    )
-    body = b"" if method == "HEAD" else response.body
-    await send({"type": "http.response.body", "body": body})
 
 
 _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (

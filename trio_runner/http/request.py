@@ -165,6 +165,9 @@ class RequestContext:
         headers: canonical name -> values, in the order names first arrived.
         cookies: name -> unescaped value.
         raw_query: the query string as received, without CR and LF.
+        parsed: the body is the JSON data tree of a form (``body.py``).
+        uploads: the JSON of the uploads tree of a multipart form, None
+            for other requests.
     """
 
     remote_addr: str
@@ -174,12 +177,14 @@ class RequestContext:
     headers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
     cookies: tuple[tuple[str, bytes], ...] = ()
     raw_query: str = ""
-    # TODO: #3 parsed form bodies (parsed=true, JSON data tree) and uploads
-    # (the file tree) for url-encoded and multipart requests; attributes.
+    parsed: bool = False
+    uploads: bytes | None = None
 
     @classmethod
-    def from_scope(cls, scope: Scope) -> RequestContext:
-        """Build the context of an ASGI ``http`` scope."""
+    def from_scope(
+        cls, scope: Scope, *, parsed: bool = False, uploads: bytes | None = None
+    ) -> RequestContext:
+        """Build the context of an ASGI ``http`` scope and its read body."""
         version = str(scope.get("http_version", "1.1"))
         if "." not in version:
             version += ".0"  # ASGI says "2", Go says "HTTP/2.0"
@@ -206,6 +211,8 @@ class RequestContext:
             headers=tuple((name, tuple(values)) for name, values in grouped.items()),
             cookies=tuple(parse_cookies(cookie_lines).items()),
             raw_query=_strip_crlf(_text(query)),
+            parsed=parsed,
+            uploads=uploads,
         )
 
     def encode(self, codec: ContextCodec) -> bytes:
@@ -222,6 +229,8 @@ class RequestContext:
             method=self.method,
             uri=self.uri,
             raw_query=self.raw_query,
+            parsed=self.parsed,
+            uploads=self.uploads or b"",
         )
         for name, values in self.headers:
             message.header[name].value.extend(values)
@@ -242,8 +251,8 @@ class RequestContext:
             },
             "cookies": {name: _text(value) for name, value in self.cookies},
             "rawQuery": self.raw_query,
-            "parsed": False,
-            "uploads": None,
+            "parsed": self.parsed,
+            "uploads": None if self.uploads is None else json.loads(self.uploads),
             "attributes": {},
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -9,7 +9,9 @@ protobuf ``http.v1.Response``. An empty context means 200 with no headers.
 ``response_headers`` turns PHP's header map into ASGI header lines: one
 line per value (several ``Set-Cookie`` are never joined), framing headers
 left to the server, and lines an HTTP library would refuse dropped rather
-than allowed to break the connection.
+than allowed to break the connection. ``split_trailers`` takes out the
+headers PHP names in ``Trailer``, to be sent after the body (PROTOCOL.md
+4.6).
 
 ``error_response`` maps every pool failure to the response the client
 sees; the bridge logs, this module only decides. Nothing here does I/O.
@@ -47,6 +49,7 @@ __all__ = [
     "http_date",
     "plain_response",
     "response_headers",
+    "split_trailers",
 ]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -90,6 +93,13 @@ class ResponseHead:
 
     status: int = 200
     headers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+
+    def values(self, name: str) -> list[bytes]:
+        """Every value of header ``name`` (any case), in order."""
+        name = name.lower()
+        return [
+            v for key, values in self.headers if key.lower() == name for v in values
+        ]
 
 
 def decode_response_context(context: bytes) -> ResponseHead:
@@ -155,8 +165,6 @@ def response_headers(
     not a token or a value with control bytes is dropped too. The second
     list describes each dropped line, for the log.
     """
-    # TODO: #3 PROTOCOL.md 4.6 extras: move the headers named in "Trailer"
-    # to trailers (http.response.trailers) and push "Http2-Push" paths.
     forbidden = (
         _FRAMING_HEADERS if http_version.startswith("1") else _CONNECTION_HEADERS
     )
@@ -177,6 +185,31 @@ def response_headers(
                 continue
             lines.append((raw_name, value))
     return lines, dropped
+
+
+def split_trailers(head: ResponseHead) -> tuple[ResponseHead, ResponseHead]:
+    """Split ``head`` into the headers and the trailers PHP asked for.
+
+    ``Trailer`` holds comma-separated header names; each named header that
+    ``head`` has moves to the second result, and ``Trailer`` itself is
+    dropped, as RoadRunner does. Without ``Trailer`` the second result has
+    no headers.
+    """
+    names = {
+        name.strip().lower()
+        for value in head.values("trailer")
+        for name in value.decode("latin-1").split(",")
+    }
+    if not names:
+        return head, ResponseHead(head.status)
+    kept: list[tuple[str, tuple[bytes, ...]]] = []
+    moved: list[tuple[str, tuple[bytes, ...]]] = []
+    for name, values in head.headers:
+        if name.lower() != "trailer":
+            (moved if name.lower() in names else kept).append((name, values))
+    return ResponseHead(head.status, tuple(kept)), ResponseHead(
+        head.status, tuple(moved)
+    )
 
 
 @attrs.frozen

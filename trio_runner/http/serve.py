@@ -1,11 +1,17 @@
 """Serving an ASGI app with hypercorn's trio worker.
 
-hypercorn brings TLS, HTTP/2 (h2 and h2c) and HTTP/1.1 over TLS. Its
-defaults are changed where they hurt a long-running PHP server:
+hypercorn brings TLS, HTTP/2 (h2 and h2c) and HTTP/1.1 over TLS. The
+worker loop (lifespan, accept, graceful stop) is run here rather than by
+``hypercorn.trio.serve`` so that each connection is a
+``connection.Connection``, which fixes the hypercorn faults seen here
+(DESIGN.md; the list is in that module). Its defaults are changed where
+they hurt a long-running PHP server:
 
 - ``keep_alive_max_requests``: hypercorn ends a connection after 1,000
   requests, which on HTTP/2 is a GOAWAY that fails the call that hits it
   (DESIGN.md). Here a connection lives as long as the client keeps it.
+- h2c (HTTP/2 without TLS) is off unless asked for; hypercorn always
+  accepts it.
 - hypercorn's access log is off (trio_runner writes its own), its error
   log goes to the ``trio_runner.http.hypercorn`` logger (warnings and
   errors only) instead of stderr, and it sends no ``Server`` header.
@@ -22,17 +28,21 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import ssl
 import sys
+from functools import partial
 from typing import Any, cast
 
-import attrs
 import trio
+from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config
-from hypercorn.trio import serve
-from hypercorn.typing import ASGIFramework
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import AppWrapper, ASGIFramework, ConnectionState
 
 from trio_runner.errors import BindError, ConfigError
 from trio_runner.http.asgi import ASGIApp
+from trio_runner.http.connection import Connection
 
 __all__ = ["parse_address", "serve_http"]
 
@@ -43,8 +53,8 @@ server_logger = logging.getLogger("trio_runner.http.server")
 hypercorn_logger = logging.getLogger("trio_runner.http.hypercorn")
 hypercorn_logger.setLevel(logging.WARNING)
 
-# How long after the grace period hypercorn may take to finish the lifespan
-# shutdown and return before the shield around it is lifted.
+# How long after the grace period the lifespan shutdown may take before the
+# shield around the server is lifted.
 _SHUTDOWN_MARGIN = 5.0
 
 _ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)")
@@ -73,50 +83,14 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, port
 
 
-@attrs.define(eq=False)
-class _ShieldOnStart:
-    """Shields the server once it is listening, so cancellation is graceful.
-
-    Before ``started`` a cancellation simply aborts start-up.
-    """
-
-    scope: trio.CancelScope
-    task_status: trio.TaskStatus[list[str]]
-
-    def started(self, value: list[str] | None = None) -> None:
-        self.scope.shield = True
-        self.task_status.started(value or [])
-
-
-async def _run_hypercorn(
-    app: ASGIFramework,
-    config: Config,
-    shutdown: trio.Event,
-    *,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    with trio.CancelScope() as scope:
-
-        async def wait_for_shutdown() -> None:
-            await shutdown.wait()
-            margin = config.graceful_timeout + _SHUTDOWN_MARGIN
-            scope.deadline = trio.current_time() + margin
-
-        await serve(
-            app,
-            config,
-            shutdown_trigger=wait_for_shutdown,
-            task_status=_ShieldOnStart(scope, task_status),
-            mode="asgi",
-        )
-
-
 async def serve_http(
     app: ASGIApp,
     address: str,
     *,
     grace_period: float = 30.0,
     date_header: bool = True,
+    tls: ssl.SSLContext | None = None,
+    h2c: bool = False,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
@@ -130,10 +104,17 @@ async def serve_http(
         date_header: add a ``Date`` header to every response. Turn it off
             when the app adds its own: ``HttpBridge(date_header=True)`` does,
             and keeps the one PHP sent, as RoadRunner does.
+        tls: serve HTTPS with this context (``tls.server_context`` builds
+            one from ``[http.ssl]``); HTTP/2 is offered when the context's
+            ALPN protocols include ``h2``. Without it the hypercorn options
+            ``certfile`` and ``keyfile`` also turn TLS on.
+        h2c: accept HTTP/2 without TLS too, with prior knowledge or through
+            ``Upgrade: h2c``. Off, a prior-knowledge client gets 505 and an
+            upgrade request is answered over HTTP/1.1.
         task_status: receives the bound address as ``host:port`` (IPv6 in
             brackets) with the real port, once the socket listens.
         **options: any other ``hypercorn.config.Config`` attribute, e.g.
-            ``certfile``, ``keyfile`` or ``keep_alive_timeout``.
+            ``h2_max_concurrent_streams`` or ``keep_alive_timeout``.
 
     Raises:
         ConfigError: a malformed address or an unknown option.
@@ -145,7 +126,6 @@ async def serve_http(
     """
     host, port = parse_address(address)
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = grace_period
     config.keep_alive_max_requests = sys.maxsize
     config.accesslog = None
@@ -156,30 +136,36 @@ async def serve_http(
         if name in _RESERVED_OPTIONS or not hasattr(Config, name):
             raise ConfigError(
                 f"{name!r} is not a hypercorn option serve_http accepts; pass "
-                "the address and grace_period as arguments, and see "
+                "the address, grace_period, tls and h2c as arguments, and see "
                 "hypercorn.config.Config for the rest"
             )
         setattr(config, name, value)
+    if tls is None:
+        tls = config.create_ssl_context()
 
-    # TODO: #3 contain the hypercorn HTTP/2 fault of DESIGN.md (a client
-    # that leaves with responses in flight ends the whole server with
-    # BusyResourceError). Probable cause, read but not reproduced here:
-    # TCPServer._close() calls send_eof() outside its send_lock, and trio's
-    # send_eof holds the send conflict detector across a checkpoint, so
-    # h2's send_task calling send_all then raises, and nothing catches it.
     # Bind here rather than in hypercorn: a failure is then one plain error
     # (hypercorn would raise it inside nested exception groups and leak the
-    # socket), and hypercorn takes the bound socket over by its descriptor.
-    listener = _listen(host, port, address)
-    config.bind = [f"fd://{listener.detach()}"]
+    # socket).
+    sock = _listen(host, port, address)
+    bound_host, bound_port = sock.getsockname()[:2]
+    bound = (
+        f"[{bound_host}]:{bound_port}"
+        if ":" in bound_host
+        else f"{bound_host}:{bound_port}"
+    )
+    listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+    if tls is not None:
+        listener = trio.SSLListener(listener, tls, https_compatible=True)
 
+    # hypercorn's types want its TypedDict scopes; the bridge takes any
+    # mapping, which is what the ASGI specification promises.
+    wrapped = ASGIWrapper(cast(ASGIFramework, app))
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
-        # hypercorn's types want its TypedDict scopes; the bridge takes any
-        # mapping, which is what the ASGI specification promises.
-        asgi = cast(ASGIFramework, app)
-        binds: list[str] = await nursery.start(_run_hypercorn, asgi, config, shutdown)
-        bound = binds[0].partition("://")[2]
+        await nursery.start(
+            partial(_serve_connections, wrapped, config, listener, h2c, shutdown)
+        )
         server_logger.debug("listening on %s", bound)
         task_status.started(bound)
         try:
@@ -188,15 +174,65 @@ async def serve_http(
             shutdown.set()
 
 
+async def _serve_connections(
+    app: AppWrapper,
+    config: Config,
+    listener: trio.SocketListener | trio.SSLListener[trio.SocketStream],
+    h2c: bool,
+    shutdown: trio.Event,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """hypercorn's trio worker loop, serving each connection as a ``Connection``.
+
+    Lifespan start-up, then accept until ``shutdown`` is set, then let the
+    connections finish within ``config.graceful_timeout``, then lifespan
+    shutdown. Once started the loop is shielded, so that being cancelled
+    waits for ``shutdown`` instead of cutting connections; a deadline set at
+    shutdown bounds the shield.
+    """
+    with trio.CancelScope() as scope:
+        state: dict[str, Any] = {}
+        lifespan = Lifespan(app, config, state)
+        context = WorkerContext(None)
+        async with trio.open_nursery() as lifespan_nursery:
+            await lifespan_nursery.start(lifespan.handle_lifespan)
+            await lifespan.wait_for_startup()
+            async with trio.open_nursery() as connections:
+                handler = partial(
+                    Connection, app, config, context, ConnectionState(state), h2c=h2c
+                )
+                async with trio.open_nursery() as acceptor:
+                    acceptor.start_soon(
+                        partial(
+                            trio.serve_listeners,
+                            handler,
+                            [listener],
+                            handler_nursery=connections,
+                        )
+                    )
+                    scope.shield = True
+                    task_status.started()
+                    await shutdown.wait()
+                    margin = config.graceful_timeout + _SHUTDOWN_MARGIN
+                    scope.deadline = trio.current_time() + margin
+                    acceptor.cancel_scope.cancel()  # closes the listener
+                # Idle keep-alive connections close now, busy ones after
+                # their response (HTTP/2: GOAWAY once idle).
+                await context.terminated.set()
+                deadline = trio.current_time() + config.graceful_timeout
+                connections.cancel_scope.deadline = deadline
+            await lifespan.wait_for_shutdown()
+            lifespan_nursery.cancel_scope.cancel()
+
+
 def _listen(host: str, port: int, address: str) -> socket.socket:
     """A listening TCP socket on ``host:port``, as hypercorn would make it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         sock = socket.create_server((host, port), family=family, backlog=100)
     except OSError as exc:
-        raise BindError(
-            f"http: cannot listen on {address}: {exc.strerror or exc} "
-            "(set http.address to a free host:port)"
-        ) from exc
+        reason = exc.strerror or exc
+        raise BindError(f"cannot listen on {address}: {reason}") from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock

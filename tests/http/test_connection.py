@@ -1,0 +1,329 @@
+"""The hypercorn faults fixed by ``trio_runner.http.connection``, one by one.
+
+Each test drives ``serve_http`` with a fake pool and raw HTTP/2 clients
+(``tests/http/h2client.py``), since httpx hides the frames that matter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import struct
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import h2.errors
+import httpx
+import pytest
+import trio
+import trustme
+
+from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
+from tests.http.h2client import open_h2
+from trio_runner.errors import WorkerCrashed
+from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http.connection import Connection
+from trio_runner.protocol import Payload
+
+MB = 1024 * 1024
+
+
+@asynccontextmanager
+async def serving(bridge: HttpBridge, **options: Any) -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        yield await nursery.start(
+            partial(serve_http, bridge, "127.0.0.1:0", grace_period=1, **options)
+        )
+        nursery.cancel_scope.cancel()
+
+
+def hypercorn_trouble(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Error records from hypercorn or from a failed connection."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.ERROR
+        and record.name in {"trio_runner.http.hypercorn", "trio_runner.http.connection"}
+    ]
+
+
+async def streaming(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+    for _ in range(4):
+        await trio.sleep(0.002 * random.random())
+        yield chunk(200, b"x" * 20_000)
+    yield Last(chunk(200, b"end"))
+
+
+async def leave_mid_flight(address: str, how: int) -> None:
+    """Open 10 streams, read a little of the answers, then go away.
+
+    ``how``: 0 sends GOAWAY first, 1 resets the TCP connection, 2 just
+    closes it.
+    """
+    async with open_h2(address) as client:
+        connection = client.connection
+        connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: MB})
+        connection.increment_flow_control_window(16 * MB)
+        for _ in range(10):
+            await client.request("GET", "/")
+        wanted = random.choice([1, 5_000, 50_000, 200_000])
+        received = 0
+        while received < wanted:
+            data = await client.stream.receive_some(65536)
+            if not data:
+                break
+            received += len(data)
+            connection.receive_data(data)  # acknowledged below, keep it flowing
+            for stream_id in list(connection.streams):
+                window = connection.remote_flow_control_window(stream_id)
+                if window < MB // 2:
+                    connection.increment_flow_control_window(MB, stream_id=stream_id)
+            await client.flush()
+        if how == 0:
+            connection.close_connection()
+            await client.flush()
+        elif how == 1:
+            sock = client.stream.socket  # type: ignore[attr-defined]
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+
+
+async def test_connection_survives_h2_clients_leaving_mid_flight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Fault 1 of DESIGN.md. Before the fix this ended serve_http with
+    # BusyResourceError within a few dozen connections.
+    bridge = HttpBridge(FakeExchanger(streaming))
+    with trio.fail_after(60):
+        async with serving(bridge, h2c=True) as bound:
+            for attempt in range(60):
+                await leave_mid_flight(bound, attempt % 3)
+            async with httpx.AsyncClient(http1=False, http2=True) as client:
+                response = await client.get(f"http://{bound}/")
+    assert response.status_code == 200
+    assert response.http_version == "HTTP/2"
+    assert hypercorn_trouble(caplog) == []
+
+
+async def test_connection_failure_ends_that_connection_only(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Connection._read_data
+    failed = trio.Event()
+
+    async def read_data(self: Connection) -> None:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("a bug in hypercorn")
+        await original(self)
+
+    monkeypatch.setattr(Connection, "_read_data", read_data)
+    bridge = HttpBridge(FakeExchanger(replying(chunk(200, b"fine"))))
+    with trio.fail_after(10):
+        async with serving(bridge) as bound, httpx.AsyncClient() as client:
+            with pytest.raises(httpx.TransportError):
+                await client.get(f"http://{bound}/")
+            assert (await client.get(f"http://{bound}/")).text == "fine"
+    [record] = [r for r in caplog.records if r.name == "trio_runner.http.connection"]
+    assert record.levelno == logging.ERROR
+    assert "server carries on" in record.getMessage()
+    assert "a bug in hypercorn" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+@pytest.mark.parametrize(
+    ("tls", "options", "goaway"),
+    [
+        (False, {}, False),
+        (True, {}, False),
+        # hypercorn's default, to show the test would see the fault
+        (False, {"keep_alive_max_requests": 1000}, True),
+    ],
+    ids=["h2c", "tls", "hypercorn-default"],
+)
+async def test_connection_serves_over_1000_requests_on_one_h2_connection(
+    ca: trustme.CA,
+    server_tls: ssl.SSLContext,
+    tls: bool,
+    options: dict[str, Any],
+    goaway: bool,
+) -> None:
+    # Fault 2 of DESIGN.md: a GOAWAY after 1,000 requests.
+    bridge = HttpBridge(FakeExchanger(replying(chunk(200, b"ok"))))
+    served: list[int] = []
+    with trio.fail_after(30):
+        async with (
+            serving(
+                bridge, h2c=True, tls=server_tls if tls else None, **options
+            ) as bound,
+            open_h2(bound, tls=client_tls(ca) if tls else None) as client,
+        ):
+            for _ in range(11):
+                try:
+                    batch = [await client.request("GET", "/") for _ in range(100)]
+                    for stream_id in batch:
+                        answer = await client.wait_ended(stream_id)
+                        if answer.reset is None:
+                            served.append(answer.status)
+                except (EOFError, trio.BrokenResourceError):
+                    with contextlib.suppress(EOFError, trio.BrokenResourceError):
+                        await client.wait_for(lambda c: c.goaway is not None)
+                    break  # the server closed the connection
+                if client.goaway is not None:
+                    break
+    if goaway:
+        assert client.goaway is not None
+        assert len(served) <= 1001
+    else:
+        assert client.goaway is None
+        assert served == [200] * 1100
+
+
+async def test_connection_h2_body_refused_early_leaves_connection_usable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bug input 6 with a fake pool (tests/http/test_response_php.py has it
+    # with PHP): a 2 MiB body over the limit is answered 413 before it is
+    # read; the rest of it is read and dropped, and the connection serves on.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake, max_request_size=1), h2c=True) as bound,
+            open_h2(bound) as client,
+        ):
+            body = b"x" * (2 * MB)
+            post = await client.request(
+                "POST", "/", [("content-length", str(len(body)))], end_stream=False
+            )
+            sent = await client.send_body(post, body)
+            refused = await client.wait_ended(post)
+            get = await client.request("GET", "/after")
+            after = await client.wait_ended(get)
+    assert (refused.status, refused.reset, sent) == (413, None, len(body))
+    assert (after.status, after.body, after.reset) == (200, b"fine", None)
+    assert client.goaway is None
+    assert len(fake.requests) == 1  # only the GET reached "PHP"
+    assert hypercorn_trouble(caplog) == []
+
+
+async def test_connection_h2_stops_a_large_refused_body_with_no_error() -> None:
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake, max_request_size=1), h2c=True) as bound,
+            open_h2(bound) as client,
+        ):
+            body = b"x" * (20 * MB)
+            post = await client.request(
+                "POST", "/", [("content-length", str(len(body)))], end_stream=False
+            )
+            sent = await client.send_body(post, body)
+            refused = await client.wait_ended(post)
+            after = await client.wait_ended(await client.request("GET", "/"))
+    assert refused.status == 413
+    assert refused.reset == h2.errors.ErrorCodes.NO_ERROR
+    assert sent < len(body)
+    assert after.status == 200
+    assert client.goaway is None
+
+
+async def test_connection_h2_body_refused_early_is_413_for_httpx() -> None:
+    # httpx reads no response before it has sent the whole request: the
+    # stream must not be reset under it for a modest body.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake, max_request_size=1), h2c=True) as bound,
+            httpx.AsyncClient(http1=False, http2=True) as client,
+        ):
+            refused = await client.post(f"http://{bound}/", content=b"x" * (MB + 1))
+            after = await client.get(f"http://{bound}/")
+    assert (refused.status_code, refused.http_version) == (413, "HTTP/2")
+    assert after.status_code == 200
+
+
+async def test_connection_h2_resets_a_response_the_worker_left_unfinished() -> None:
+    # Over HTTP/1.1 the connection is closed; over HTTP/2 the stream used
+    # to stay open and the client waited forever.
+    fake = FakeExchanger(failing(WorkerCrashed("died", pid=5), chunk(200, b"part")))
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            async with open_h2(bound) as client:
+                broken = await client.wait_ended(await client.request("GET", "/"))
+                fake.script = replying(chunk(200, b"again"))
+                again = await client.wait_ended(await client.request("GET", "/"))
+            async with httpx.AsyncClient(http1=False, http2=True) as httpx_client:
+                fake.script = failing(WorkerCrashed("died", pid=5), chunk(200, b"x"))
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await httpx_client.get(f"http://{bound}/")
+    assert broken.status == 200
+    assert broken.body == b"part"
+    assert broken.reset == h2.errors.ErrorCodes.INTERNAL_ERROR
+    assert (again.body, again.reset) == (b"again", None)
+
+
+async def read_all(address: str, request: bytes, *, until: bytes = b"") -> bytes:
+    """Send ``request``, read until the server closes or ``until`` shows."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(request)
+        data = b""
+        while not (until and until in data) and (
+            part := await stream.receive_some(65536)
+        ):
+            data += part
+    return data
+
+
+PRIOR_KNOWLEDGE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+)
+
+
+async def test_connection_refuses_h2c_unless_asked() -> None:
+    fake = FakeExchanger(replying(chunk(200, b"one")))
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            prior = await read_all(bound, PRIOR_KNOWLEDGE)
+            upgrade = await read_all(bound, UPGRADE)
+    assert prior.startswith(b"HTTP/1.1 505 ")
+    assert upgrade.startswith(b"HTTP/1.1 200 ")
+    assert upgrade.endswith(b"one")
+    assert len(fake.requests) == 1  # the PRI request never reached the app
+
+
+async def test_connection_speaks_h2c_when_asked() -> None:
+    fake = FakeExchanger(replying(chunk(200, b"one")))
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            upgrade = await read_all(bound, UPGRADE, until=b"\r\n\r\n")
+            async with open_h2(bound) as client:
+                answer = await client.wait_ended(await client.request("GET", "/"))
+    assert upgrade.startswith(b"HTTP/1.1 101 ")
+    assert (answer.status, answer.body) == (200, b"one")

@@ -1,0 +1,222 @@
+"""The request body: read within the size limit, forms parsed on the way.
+
+How a body flows, by its Content-Type (PROTOCOL.md 4.3)::
+
+    receive() -- counted against the limit --+-- other ---> raw bytes
+                                             +-- urlencoded --> FormTree
+                                             +-- multipart --> MultipartReader
+                                                   fields --> FormTree
+                                                   files ---> TempFiles
+
+    FormTree --> JSON body, parsed=true; TempFiles --> uploads tree JSON
+
+Every piece is counted as it arrives, chunked bodies included; past the
+limit ``BodyTooLarge`` is raised at once, so PHP is never called (a
+declared Content-Length over it is refused before anything is read). A raw
+or url-encoded body is kept whole in memory, as PHP gets it in one frame;
+file parts never are: they stream into ``TempFiles`` as they arrive. HEAD
+and OPTIONS bodies are not read, as in RoadRunner. Forms are parsed
+whatever the method (Go parses only POST, PUT and PATCH bodies and gives
+PHP an empty form for the others).
+
+The exceptions here never leave the bridge, which answers 413 for
+``BodyTooLarge`` and 400 for ``MalformedBody``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from trio_runner.http.asgi import Receive, Scope
+from trio_runner.http.forms import (
+    FormError,
+    FormKind,
+    FormTree,
+    MultipartReader,
+    PartData,
+    PartEnd,
+    PartStart,
+    decode_text,
+    form_kind,
+    parse_urlencoded,
+)
+from trio_runner.http.uploads import FileReceiver, TempFiles, UploadedFile
+
+__all__ = [
+    "BodyRefused",
+    "BodyTooLarge",
+    "ClientGone",
+    "MalformedBody",
+    "RequestBody",
+    "read_request_body",
+]
+
+_BODYLESS_METHODS = frozenset({"HEAD", "OPTIONS"})
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request body was read."""
+
+
+class BodyRefused(Exception):
+    """The body cannot go to PHP.
+
+    ``read_all`` says whether it was read to its end: if not, an HTTP/1
+    connection cannot carry another request.
+    """
+
+    def __init__(self, message: str = "", *, read_all: bool = False) -> None:
+        super().__init__(message)
+        self.read_all = read_all
+
+
+class BodyTooLarge(BodyRefused):
+    """The request body is larger than the limit."""
+
+
+class MalformedBody(BodyRefused):
+    """A form body that cannot be parsed (the message says why)."""
+
+
+@attrs.frozen
+class RequestBody:
+    """What PHP gets of a request's body.
+
+    Attributes:
+        body: the raw body, or the JSON data tree of a form when ``parsed``
+            (``b""`` for a form without fields, unless ``empty_form`` asked
+            for ``{}``).
+        parsed: the body is a form's data tree.
+        uploads: the JSON of the uploads tree for a multipart form (``{}``
+            without files), None for any other body.
+    """
+
+    body: bytes = b""
+    parsed: bool = False
+    uploads: bytes | None = None
+
+
+@attrs.define(eq=False)
+class _Chunks:
+    """The body's pieces from ``receive()``, counted against ``limit``."""
+
+    receive: Receive
+    limit: int
+    size: int = 0
+    done: bool = False
+
+    async def next(self) -> bytes | None:
+        """The next piece, or None at the end of the body."""
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            if message["type"] != "http.request":
+                continue
+            self.done = not message.get("more_body", False)
+            piece = bytes(message.get("body", b""))
+            self.size += len(piece)
+            if self.limit and self.size > self.limit:
+                raise BodyTooLarge(read_all=self.done)
+            if piece:
+                return piece
+        return None
+
+    async def read_to_end(self) -> bytes:
+        pieces = []
+        while (piece := await self.next()) is not None:
+            pieces.append(piece)
+        return b"".join(pieces)
+
+
+async def read_request_body(
+    scope: Scope,
+    receive: Receive,
+    files: TempFiles,
+    *,
+    limit: int = 0,
+    raw_body: bool = False,
+    empty_form: bytes = b"",
+) -> RequestBody:
+    """Read the body of an ASGI ``http`` request.
+
+    Args:
+        scope: the request's scope (its method and headers are read).
+        receive: the ASGI receive callable.
+        files: where file parts go; the caller deletes them.
+        limit: the most bytes the body may have; 0 is no limit.
+        raw_body: pass form bodies raw, unparsed (``http.raw_body``).
+        empty_form: the body of a form without fields: ``b""``, or ``b"{}"``
+            for the legacy JSON codec.
+
+    Raises:
+        BodyTooLarge: the body, or its declared Content-Length, is over
+            ``limit``.
+        ClientGone: the client disconnected first.
+        MalformedBody: a multipart body is malformed.
+    """
+    if str(scope["method"]) in _BODYLESS_METHODS:
+        return RequestBody()
+
+    content_type = b""
+    for name, value in scope.get("headers", ()):
+        name = bytes(name).lower()
+        if name == b"content-length" and limit:
+            try:
+                declared = int(value)
+            except ValueError:
+                continue  # the server rejects it; nothing to decide here
+            if declared > limit:
+                raise BodyTooLarge
+        elif name == b"content-type" and not content_type:
+            content_type = bytes(value)
+
+    chunks = _Chunks(receive, limit)
+    kind, boundary = form_kind(content_type) if not raw_body else (None, b"")
+    if kind is FormKind.MULTIPART:
+        try:
+            fields, uploads = await _read_multipart(chunks, boundary, files)
+        except FormError as error:
+            raise MalformedBody(str(error), read_all=chunks.done) from error
+        body = fields.to_json() if fields else empty_form
+        return RequestBody(
+            body, parsed=True, uploads=uploads.to_json(UploadedFile.to_data)
+        )
+    body = await chunks.read_to_end()
+    if kind is FormKind.URLENCODED:
+        tree = FormTree[str]()
+        for name, value in parse_urlencoded(body):
+            tree.add(name, decode_text(value))
+        return RequestBody(tree.to_json() if tree else empty_form, parsed=True)
+    return RequestBody(body)
+
+
+async def _read_multipart(
+    chunks: _Chunks, boundary: bytes, files: TempFiles
+) -> tuple[FormTree[str], FormTree[UploadedFile]]:
+    reader = MultipartReader(boundary)
+    fields = FormTree[str]()
+    uploads = FormTree[UploadedFile](is_empty=lambda file: False)
+    name = b""
+    value = bytearray()
+    receiver: FileReceiver | None = None
+    while (piece := await chunks.next()) is not None:
+        for event in reader.feed(piece):
+            if isinstance(event, PartStart):
+                name = event.name
+                if event.filename is not None:
+                    receiver = await files.receive(event.filename, event.content_type)
+            elif isinstance(event, PartData):
+                if receiver is not None:
+                    await receiver.write(event.data)
+                else:
+                    value += event.data
+            elif isinstance(event, PartEnd):
+                if receiver is not None:
+                    uploads.add(name, await receiver.finish())
+                    receiver = None
+                else:
+                    fields.add(name, decode_text(bytes(value)))
+                    value.clear()
+    reader.close()
+    return fields, uploads
