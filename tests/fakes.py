@@ -65,6 +65,7 @@ class FakePHP:
         self.process = process
         self.decoder = FrameDecoder()
         self.requests: list[Payload] = []
+        self.ignore_stop = False
 
     async def read_frame(self) -> tuple[int, tuple[int, ...], bytes, int]:
         while True:
@@ -111,7 +112,7 @@ class FakePHP:
         while True:
             flags, options, data, stream = await self.read_frame()
             if flags & 0x01:
-                if json.loads(data).get("stop"):
+                if json.loads(data).get("stop") and not self.ignore_stop:
                     self.process.exit(0)
                     return
                 continue
@@ -138,6 +139,8 @@ class FakeSpawner:
     command: str = "php fake.php"
     # Set when a worker's stderr reaches its end; None: at once.
     drained: trio.Event | None = None
+    # Workers that never act on the stop frame (a PHP loop that ignores it).
+    ignore_stop: bool = False
 
     async def spawn(
         self,
@@ -149,6 +152,7 @@ class FakeSpawner:
         self.started.append(process)
         server_end, php_end = trio.testing.memory_stream_pair()
         php = FakePHP(php_end, process)
+        php.ignore_stop = self.ignore_stop
         self.php.append(php)
 
         async def run_php() -> None:

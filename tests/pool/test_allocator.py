@@ -51,3 +51,22 @@ async def test_allocator_waiter_cancelled_as_it_is_woken_leaves_cleanly(
     if wake == "close":
         with pytest.raises(PoolClosed):
             await allocator.take()
+
+
+async def test_allocator_first_goes_to_the_head_of_the_queue() -> None:
+    allocator: Allocator[str] = Allocator(max_waiting=1)
+    served: dict[str, str] = {}
+
+    async def wait(name: str, first: bool) -> None:
+        served[name] = await allocator.take(first=first)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait, "queued", False)
+        await trio.testing.wait_all_tasks_blocked()
+        # Back for a second worker after the first one it got was dead: it
+        # waits ahead of the others, even with the queue full.
+        nursery.start_soon(wait, "returning", True)
+        await trio.testing.wait_all_tasks_blocked()
+        allocator.put("a")
+        allocator.put("b")
+    assert served == {"returning": "a", "queued": "b"}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,8 +20,10 @@ from trio_runner.errors import (
     WorkerTimeout,
 )
 from trio_runner.pool import Pool
+from trio_runner.pool.pool import exec_limit
 from trio_runner.process import WorkerState
-from trio_runner.protocol import Payload
+from trio_runner.process.worker import Retirement
+from trio_runner.protocol import Payload, encode_frame
 
 
 def config(**options: object) -> PoolConfig:
@@ -243,7 +246,22 @@ async def test_pool_max_jobs_retires_workers_with_a_spread() -> None:
         assert len(retired) >= 4  # each lasted 10 to 11 requests
         assert all(p.returncode == 0 for p in retired), "stopped, not killed"
         for php in spawner.php[: len(retired)]:
-            assert 10 <= len(php.requests) <= 11
+            assert 10 <= len(php.requests) <= 12
+
+
+@pytest.mark.parametrize(
+    ("max_jobs", "spread", "limit"),
+    [(5, 0, 5), (5, 1, 6), (5, 14, 6), (100, 0, 100), (100, 14, 114), (1, 14, 2)],
+)
+def test_exec_limit_adds_up_to_14_percent_rounded_up(
+    max_jobs: int, spread: int, limit: int
+) -> None:
+    assert exec_limit(max_jobs, spread) == limit
+
+
+def test_exec_limit_spreads_even_small_limits() -> None:
+    assert {exec_limit(5) for _ in range(200)} == {5, 6}
+    assert len({exec_limit(100) for _ in range(500)}) >= 10
 
 
 async def test_pool_replaces_a_worker_that_exits_while_idle(caplog) -> None:
@@ -322,6 +340,61 @@ async def test_pool_aclose_waits_for_inflight_then_stops(autojump_clock) -> None
         with pytest.raises(PoolClosed):
             await pool.exec(request())
     assert spawner.started[0].returncode == 0
+
+
+async def test_pool_aclose_stops_waiting_for_requests_after_destroy_timeout(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    pool = Pool("http", spawner, config(num_workers=1, destroy_timeout=5))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+
+        async def endless() -> None:
+            with pytest.raises(WorkerCrashed):
+                await pool.exec(request(b"1000"))
+
+        nursery.start_soon(endless)
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        await pool.aclose()
+        # 5 s for the request, then the worker is stopped (it cannot read
+        # the stop frame mid-request, so it is killed).
+        assert 5 <= trio.current_time() - start <= 11
+    assert spawner.alive == []
+
+
+async def test_pool_kills_a_worker_that_ignores_the_stop_frame(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(ignore_stop=True)
+    pool = Pool("http", spawner, config(num_workers=1, destroy_timeout=3))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        start = trio.current_time()
+        await pool.aclose()
+        assert trio.current_time() - start == pytest.approx(3)
+    [process] = spawner.started
+    assert process.killed
+
+
+async def test_pool_reset_returns_after_reset_timeout(autojump_clock) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with running(spawner, num_workers=1, reset_timeout=4) as pool:
+        async with trio.open_nursery() as nursery:
+
+            async def slow() -> None:
+                await pool.exec(request(b"10"))
+
+            nursery.start_soon(slow)
+            await trio.testing.wait_all_tasks_blocked()
+            start = trio.current_time()
+            await pool.reset()
+            assert trio.current_time() - start == pytest.approx(4)
+            # New requests go to the new worker meanwhile; the slow one ends
+            # on the old worker.
+            assert (await pool.exec(request(b"0"))).body == b"0"
+        assert len(spawner.started) == 2
 
 
 async def test_pool_debug_mode_spawns_a_worker_per_request() -> None:
@@ -478,3 +551,137 @@ async def test_pool_does_not_rerun_a_request_that_may_not_run_twice() -> None:
     async with running(FakeSpawner(die), num_workers=2) as pool:
         with pytest.raises(WorkerCrashed):
             await pool.exec(request())
+
+
+async def test_pool_backs_off_from_workers_that_die_right_after_booting(
+    autojump_clock,
+) -> None:
+    async def exit_once_booted(process) -> None:
+        async def exit_soon() -> None:
+            await trio.sleep(0.01)
+            process.exit(1)
+
+        if len(spawner.started) > 1:
+            nursery.start_soon(exit_soon)
+
+    async with trio.open_nursery() as nursery:
+        spawner = FakeSpawner(boot=exit_once_booted)
+        async with running(spawner, num_workers=1):
+            spawner.started[0].exit(1)
+            await trio.sleep(30)
+            # Without backoff: one every 10 ms, ~3,000. With it: the pause
+            # doubles from 0.1 s to 10 s.
+            assert 6 <= len(spawner.started) <= 12
+        nursery.cancel_scope.cancel()
+
+
+async def test_pool_start_backoff_doubles_up_to_10_s(autojump_clock) -> None:
+    broken = False
+    attempts: list[float] = []
+
+    async def boot(process) -> None:
+        if broken:
+            attempts.append(trio.current_time())
+            process.exit(255)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1) as pool:
+        await pool.exec(request())
+        broken = True
+        spawner.started[0].exit(1)
+        await trio.sleep(60)
+        broken = False
+        pauses = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
+        assert pauses[:9] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0]
+
+
+async def test_pool_waits_for_the_slot_that_boots_when_another_fails(
+    autojump_clock,
+) -> None:
+    # A reset: both old workers go; one replacement fails to start once,
+    # the other takes 1 s to boot. Requests wait for it: no 503.
+    failed_once = False
+    resetting = False
+
+    async def boot(process) -> None:
+        nonlocal failed_once
+        if not resetting:
+            return
+        if not failed_once:
+            failed_once = True
+            process.exit(255)
+        else:
+            await trio.sleep(1)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=2, allocate_timeout=60) as pool:
+        resetting = True
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.reset)
+            await trio.testing.wait_all_tasks_blocked()
+            replies = [await pool.exec(request(b"%d" % i)) for i in range(3)]
+        assert [reply.body for reply in replies] == [b"0", b"1", b"2"]
+
+
+async def test_pool_reruns_the_request_of_a_marked_worker_that_died() -> None:
+    # Marked for retirement (a reset, ttl) but still serving: if it dies
+    # under an idempotent request, that request is re-run like any other.
+    died: list[int] = []
+
+    async def die_once(php: FakePHP, payload: Payload) -> None:
+        if not died:
+            died.append(php.process.pid)
+            php.crash()
+        else:
+            await php.respond(b"{}", b"answered")
+
+    async with running(FakeSpawner(die_once), num_workers=2) as pool:
+        for worker in pool.workers:
+            pool.retire(worker, Retirement.TTL)
+        async with pool.stream(request(), idempotent=True) as chunks:
+            assert [chunk.body async for chunk in chunks] == [b"answered"]
+
+
+async def test_pool_starts_the_max_jobs_replacement_with_the_last_job(
+    autojump_clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trio_runner.pool.pool.random.randint", lambda a, b: 0)
+    booting: list[int] = []
+
+    async def boot(process) -> None:
+        booting.append(process.pid)
+        await trio.sleep(1)
+
+    spawner = FakeSpawner(sleepy, boot=boot)
+    async with running(spawner, num_workers=1, max_jobs=2) as pool:
+        first = spawner.started[0]
+        await pool.exec(Payload(b"{}", b"0"))
+        assert len(booting) == 1
+        # The second request is the first worker's last: its replacement
+        # boots meanwhile and takes the third one at once.
+        await pool.exec(Payload(b"{}", b"1"))
+        assert len(booting) == 2
+        start = trio.current_time()
+        assert (await pool.exec(Payload(b"{}", b"0"))).body == b"0"
+        assert trio.current_time() == start
+        await trio.testing.wait_all_tasks_blocked()
+        assert first.returncode == 0
+
+
+async def test_pool_replaces_a_worker_with_stray_bytes_after_its_answer(
+    caplog,
+) -> None:
+    async def answer_then_garble(php: FakePHP, payload: Payload) -> None:
+        answer = encode_frame(0, b"{}" + payload.body, (2,))
+        await php.write_raw(answer + b"an echo after respond()")
+
+    spawner = FakeSpawner(answer_then_garble)
+    async with running(spawner, num_workers=1) as pool:
+        assert (await pool.exec(request(b"1"))).body == b"1"
+        # The stray bytes arrived with the answer; the next request is not
+        # blamed for them: it goes to the replacement.
+        assert (await pool.exec(request(b"2"))).body == b"2"
+        first, second = spawner.php[:2]
+        assert len(first.requests) == 1
+        assert len(second.requests) == 1
+    assert "while idle: b'an echo after respond()'" in caplog.text

@@ -73,8 +73,11 @@ class Allocator(Generic[T]):
             return False
         return True
 
-    async def take(self) -> T:
+    async def take(self, *, first: bool = False) -> T:
         """Wait for an item; the caller bounds the wait.
+
+        ``first`` puts the caller at the head of the queue: for one that
+        already waited its turn and got an item it could not use.
 
         Raises:
             QueueFull: ``max_waiting`` tasks are already waiting.
@@ -83,16 +86,21 @@ class Allocator(Generic[T]):
         """
         if self._closed:
             raise PoolClosed("the pool is closed")
+        if first and self._free:
+            return self._free.popleft()
         item = self.take_nowait()
         if item is not None:
             return item
-        if self._max_waiting and len(self._waiting) >= self._max_waiting:
+        if not first and self._max_waiting and len(self._waiting) >= self._max_waiting:
             raise QueueFull(
                 f"{len(self._waiting)} requests are already waiting for a worker "
                 "(http.pool.max_queue_size)"
             )
         waiter: _Waiter[T] = _Waiter()
-        self._waiting.append(waiter)
+        if first:
+            self._waiting.appendleft(waiter)
+        else:
+            self._waiting.append(waiter)
         try:
             await waiter.event.wait()
         except BaseException:

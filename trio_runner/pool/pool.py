@@ -108,6 +108,8 @@ class Pool:
         self._idle.set()
         self._execs = 0
         self._start_failure: WorkerStartError | None = None
+        self._slots = 0  # slot tasks running
+        self._failing_slots = 0  # of them, those whose last start failed
 
     # -- public ------------------------------------------------------------
 
@@ -296,10 +298,18 @@ class Pool:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Keep one worker alive in this slot until the pool closes."""
+        self._slots += 1
+        try:
+            await self._fill_slot(task_status)
+        finally:
+            self._slots -= 1
+
+    async def _fill_slot(self, task_status: trio.TaskStatus[None]) -> None:
         previous: Worker | None = None
+        backoff = _Backoff()
         started = False
         while not self._closing:
-            worker = await self._start_with_backoff(raise_first=not started)
+            worker = await self._start_with_backoff(backoff, raise_first=not started)
             if not started:
                 started = True
                 task_status.started()
@@ -308,35 +318,58 @@ class Pool:
                 self._let_go(previous)  # its replacement serves now
             await worker.wait_leaving()
             self._log_leaving(worker)
+            if not _died_unused(worker):
+                backoff.reset()
+            elif backoff.failures == 0:
+                backoff.failures = 1  # the first one is replaced at once
+            else:
+                # Handshaken, then dead before it was given a request, again:
+                # as good as a failed start. Without a pause a script that
+                # exits once booted would be respawned in a tight loop.
+                what = "a worker died before it was given a request"
+                await self._pause(backoff, what, f"pid {worker.pid}")
             previous = worker
 
-    async def _start_with_backoff(self, *, raise_first: bool) -> Worker:
+    async def _start_with_backoff(
+        self, backoff: _Backoff, *, raise_first: bool
+    ) -> Worker:
         """Start a worker, retrying with backoff while starting fails."""
-        failures = 0
-        while True:
-            try:
-                worker = await self._start_worker()
-            except WorkerStartError as exc:
-                if raise_first:
-                    raise
-                self._start_failure = exc
-                if not self._usable():
-                    # Requests that began waiting before this failure would
-                    # otherwise wait allocate_timeout for a 503 too.
-                    self._allocator.refuse_waiting(self._cannot_start())
-                failures += 1
-                delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1))
-                logger.error(
-                    "pool %s: could not start a worker (retrying in %.1f s): %s",
-                    self.name,
-                    delay,
-                    exc,
-                    extra={"pool": self.name},
-                )
-                await trio.sleep(delay)
-                continue
-            self._start_failure = None
-            return worker
+        failing = False
+        try:
+            while True:
+                try:
+                    worker = await self._start_worker()
+                except WorkerStartError as exc:
+                    if raise_first:
+                        raise
+                    self._start_failure = exc
+                    if not failing:
+                        failing = True
+                        self._failing_slots += 1
+                    if self._cannot_serve():
+                        # Requests that began waiting before this failure
+                        # would otherwise wait allocate_timeout for a 503.
+                        self._allocator.refuse_waiting(self._cannot_start())
+                    await self._pause(backoff, "could not start a worker", exc.summary)
+                    continue
+                if self._failing_slots == int(failing):  # no other slot fails
+                    self._start_failure = None
+                return worker
+        finally:
+            if failing:
+                self._failing_slots -= 1
+
+    async def _pause(self, backoff: _Backoff, what: str, detail: object) -> None:
+        delay = backoff.next_delay()
+        logger.error(
+            "pool %s: %s (retrying in %.1f s): %s",
+            self.name,
+            what,
+            delay,
+            detail,
+            extra={"pool": self.name},
+        )
+        await trio.sleep(delay)
 
     async def _start_worker(self) -> Worker:
         assert self._nursery is not None
@@ -345,10 +378,7 @@ class Pool:
         )
         worker = Worker(spawned)
         if self.config.max_jobs:
-            spread = random.randint(0, 14)
-            worker.exec_limit = (
-                self.config.max_jobs + self.config.max_jobs * spread // 100
-            )
+            worker.exec_limit = exec_limit(self.config.max_jobs)
         self._workers.add(worker)
         self._nursery.start_soon(self._run_worker, worker)
         return worker
@@ -399,7 +429,7 @@ class Pool:
 
     # -- exchanges -----------------------------------------------------------
 
-    async def _acquire(self) -> Worker:
+    async def _acquire(self, *, first: bool = False) -> Worker:
         if self._closing:
             raise PoolClosed(f"pool {self.name} is stopping")
         if self.config.debug:
@@ -407,34 +437,49 @@ class Pool:
             worker.mark(Retirement.DEBUG)
             worker.let_go = True
         else:
-            worker = await self._take_live()
+            worker = await self._take_live(first=first)
         worker.acquire()
+        limit = worker.exec_limit
+        if limit and worker.execs + 1 >= limit:
+            # Its last request: have the replacement start now, so that it
+            # is ready (or nearly) when this worker leaves after it.
+            worker.mark(Retirement.MAX_JOBS)
         self._busy += 1
         self._idle = trio.Event() if self._busy == 1 else self._idle
         return worker
 
-    async def _take_live(self) -> Worker:
-        """The next free worker that is still alive, within allocate_timeout."""
+    async def _take_live(self, *, first: bool) -> Worker:
+        """The next free worker that is still alive, within allocate_timeout.
+
+        ``first``: this request already had its turn (its worker asked to
+        stop, or died) and goes to the head of the queue.
+        """
         timeout = self.config.allocate_timeout
         deadline = trio.current_time() + timeout
         while True:
             taken = self._allocator.take_nowait()
-            if taken is None and self._start_failure and not self._usable():
+            if taken is None and self._cannot_serve():
                 # Every slot is failing to start a worker: waiting for one
                 # would only make the client wait allocate_timeout for a 503.
                 raise NoFreeWorkers(self._cannot_start())
             if taken is None:
                 with trio.move_on_at(deadline):
-                    taken = await self._allocator.take()
+                    taken = await self._allocator.take(first=first)
                 if taken is None:
                     raise NoFreeWorkers(
                         f"no worker of pool {self.name} became free within "
                         f"{timeout:g} s (allocate_timeout)"
                     )
-            if taken.state is WorkerState.READY and not taken.let_go:
+            # A worker whose process exited while it was free is still on
+            # the list until run() has reaped it; one that wrote to stdout
+            # while idle is killed now. Neither costs this request anything.
+            if (
+                taken.state is WorkerState.READY
+                and not taken.let_go
+                and await taken.check_idle()
+            ):
                 return taken
-            # It died while free (its process exited; run() is reaping it
-            # and takes it off the free list only once reaped).
+            first = True
 
     def _release(self, worker: Worker) -> None:
         """The exchange is over; the worker's relay is clean (or it is dead)."""
@@ -452,6 +497,14 @@ class Pool:
             self._dismiss(worker, worker.retirement or Retirement.SHUTDOWN)
         else:
             self._allocator.put(worker)
+
+    def _cannot_serve(self) -> bool:
+        """Every slot failed its last start and no worker is left to serve."""
+        return (
+            self._failing_slots > 0
+            and self._failing_slots >= self._slots
+            and not self._usable()
+        )
 
     def _cannot_start(self) -> str:
         failure = str(self._start_failure).partition("\n")[0]
@@ -476,8 +529,8 @@ class Pool:
         """
         retries = max(self.config.num_workers, 1) * 2 + 1
         rerun_after_crash = idempotent
-        for _attempt in range(retries):
-            worker = await self._acquire()
+        for attempt in range(retries):
+            worker = await self._acquire(first=attempt > 0)
             try:
                 try:
                     await worker.request(payload)
@@ -569,6 +622,38 @@ class Pool:
             )
             worker.kill(Retirement.CRASHED)
         self._release(worker)
+
+
+def exec_limit(max_jobs: int, spread: int | None = None) -> int:
+    """The requests one worker serves: ``max_jobs`` plus 0 to 14 %.
+
+    RoadRunner's spread, rounded up so that small limits spread too (5
+    becomes 5 or 6): workers started together then retire at different
+    times instead of all at once.
+    """
+    if spread is None:
+        spread = random.randint(0, 14)
+    return max_jobs + math.ceil(max_jobs * spread / 100)
+
+
+def _died_unused(worker: Worker) -> bool:
+    """It left on its own before it was given a single request."""
+    gone = worker.retirement in (Retirement.EXITED, Retirement.CRASHED)
+    return gone and worker.execs == 0
+
+
+@attrs.define
+class _Backoff:
+    """Delays between failed starts: 0.1 s, doubling, at most 10 s."""
+
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (self.failures - 1))
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 class ResponseChunks:

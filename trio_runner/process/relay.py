@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +47,34 @@ class Link:
     stream: trio.abc.Stream
     connection: WorkerConnection
     pid: int
+    _fd: int | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._fd = _receive_fd(self.stream)
+
+    def readable_now(self) -> bool:
+        """Whether bytes (or end of file) wait to be read, without reading.
+
+        An idle worker has nothing to say: anything readable is stray output
+        or a relay that closed. False for streams without a file descriptor
+        (the in-memory ones of the tests).
+        """
+        if self._fd is None:
+            return False
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        return bool(poller.poll(0))
+
+
+def _receive_fd(stream: trio.abc.Stream) -> int | None:
+    receiving: trio.abc.ReceiveStream = stream
+    if isinstance(stream, trio.StapledStream):
+        receiving = stream.receive_stream  # pipes: the child's stdout
+    if isinstance(receiving, trio.lowlevel.FdStream):
+        return receiving.fileno()
+    if isinstance(receiving, trio.SocketStream):
+        return receiving.socket.fileno()
+    return None
 
 
 async def handshake(stream: trio.abc.Stream) -> Link:

@@ -46,6 +46,7 @@ from trio_runner.protocol import (
     StreamCancelled,
     WorkerConnection,
 )
+from trio_runner.protocol.frame import STRAY_PREVIEW
 
 __all__ = ["Retirement", "Worker", "WorkerState"]
 
@@ -111,6 +112,9 @@ class Worker:
     _dismissed: trio.Event = attrs.field(factory=trio.Event)
     _stopped: trio.Event = attrs.field(factory=trio.Event)
     _released: trio.Event = attrs.field(factory=trio.Event)
+    # Set once trio_runner itself kills the process (exec_ttl, a failed
+    # exchange, shutdown): a relay that closes after that is no surprise.
+    _killed: bool = False
 
     def __attrs_post_init__(self) -> None:
         self._released.set()  # no exchange holds the relay yet
@@ -176,6 +180,7 @@ class Worker:
         """SIGKILL the process now; ``run`` reaps it."""
         self.mark(reason)
         self.let_go = True
+        self._killed = True
         kill(self.process)
         self._dismissed.set()
 
@@ -212,6 +217,8 @@ class Worker:
         finally:
             if not self.marked:
                 self.mark(Retirement.SHUTDOWN)  # cancelled: the server stops
+            if self.process.returncode is None:
+                self._killed = True
             await kill_and_reap(self.process)
             # Its last words are logged before the worker counts as stopped.
             with trio.CancelScope(shield=True), trio.move_on_after(_DRAIN_OUTPUT):
@@ -250,6 +257,43 @@ class Worker:
             )
 
     # -- exchanges -------------------------------------------------------
+
+    async def check_idle(self) -> bool:
+        """Whether this idle worker's relay is still quiet; kill it if not.
+
+        Called as a request is about to be given to it. Bytes a worker wrote
+        after its last answer (an ``echo`` after ``respond``) would
+        otherwise be read as the answer to that innocent request; and a
+        relay at end of file means the process is gone. Either way the
+        worker is killed and replaced, and no request fails. Costs one
+        ``poll`` when all is well.
+        """
+        link = self._spawned.link
+        # Stray bytes that came with the last answer are read already.
+        data = link.connection.trailing_data
+        if not data:
+            if not link.readable_now():
+                return True
+            try:
+                data = bytes(await link.stream.receive_some(_READ_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if data:
+            logger.warning(
+                "worker %d wrote to stdout outside the protocol while idle: "
+                "%r; replacing it",
+                self.pid,
+                data[:STRAY_PREVIEW],
+                extra={"pid": self.pid, "reason": "crashed"},
+            )
+        elif not self.marked:
+            logger.warning(
+                "worker %d closed its relay while idle; replacing it",
+                self.pid,
+                extra={"pid": self.pid, "reason": "crashed"},
+            )
+        self.kill(Retirement.CRASHED)
+        return False
 
     async def request(self, payload: Payload) -> None:
         """Send one request frame.
@@ -333,11 +377,9 @@ class Worker:
     def _crash(self, exc: Exception) -> WorkerCrashed:
         """Kill the worker after a failed exchange; return the error to raise."""
         closed = trio.BrokenResourceError | trio.ClosedResourceError
-        # Gone on its own: not killed by us (shutdown, exec_ttl, ...).
-        vanished = isinstance(exc, closed | RelayClosed) and self.retirement in (
-            None,
-            Retirement.EXITED,
-        )
+        # Gone on its own, not killed by us (shutdown, exec_ttl, ...); a
+        # worker only marked for retirement (ttl, reset) was still serving.
+        vanished = isinstance(exc, closed | RelayClosed) and not self._killed
         if isinstance(exc, FrameCorrupted):
             detail = f"wrote to stdout outside the protocol: {exc.data!r}"
         elif isinstance(exc, closed):
