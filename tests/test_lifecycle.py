@@ -114,6 +114,26 @@ def test_lifecycle_stdout_write_mid_request_answers_500_and_replaces_the_worker(
     wait_gone([first], timeout=TIMEOUT)
 
 
+def test_lifecycle_stdout_write_after_the_answer_fails_no_request(
+    php_server_process: StartServer, tmp_path: Path
+) -> None:
+    server = start(php_server_process, tmp_path, "http_echo_stdout.php")
+    [first] = worker_pids(server.output)
+    assert server.url is not None
+
+    assert pid_of(timed_get(server.url + "/after")[0]) == first
+    wait_for_line(server, "wrote after the answer", timeout=TIMEOUT)
+    # The next request is not blamed for the stray bytes: the worker that
+    # wrote them is replaced before it gets one.
+    response, took = timed_get(server.url + "/")
+    assert pid_of(response) != first
+    assert took < 2.0
+    stray = "while idle: b'http_echo_stdout: a stray line after the answer"
+    [logged] = [line for line in server.lines if stray in line]
+    assert logged.endswith(f"pid={first} reason=crashed")
+    wait_gone([first], timeout=TIMEOUT)
+
+
 # -- 2. a worker script that throws before it becomes a worker ----------------
 #
 # With debug off, `serve` refuses to start and quotes PHP's output: that is
@@ -138,15 +158,6 @@ def test_lifecycle_boot_failure_in_debug_mode_answers_500_with_the_fatal_text(
     wait_for_line(server, FATAL, timeout=TIMEOUT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "#4: logged twice per request: the worker's stderr line "
-        "(process/output.py, logger trio_runner.worker) and again inside the "
-        "WorkerStartError message that http/bridge.py's _log_failure logs "
-        "(process/spawn.py's _start_error quotes the output); the lead decides"
-    ),
-)
 def test_lifecycle_boot_failure_in_debug_mode_logs_the_fatal_line_once(
     php_server_process: StartServer, tmp_path: Path
 ) -> None:
@@ -154,7 +165,9 @@ def test_lifecycle_boot_failure_in_debug_mode_logs_the_fatal_line_once(
         php_server_process, tmp_path, "http_throw_on_boot.php", "http.pool.debug=true"
     )
     assert server.url is not None
-    assert timed_get(server.url + "/")[0].status_code == 500
+    response = timed_get(server.url + "/")[0]
+    assert response.status_code == 500
+    assert response.text.count(FATAL) == 1, "the debug body quotes it once"
     wait_for_line(server, "GET / failed", timeout=TIMEOUT)
     server.stop(timeout=TIMEOUT)
     assert server.output.count(FATAL) == 1
@@ -619,12 +632,23 @@ def test_lifecycle_workers_exit_on_their_own_when_the_server_is_killed(
         num_workers=2,
     )
     workers = worker_pids(server.output)
+    assert server.url is not None
     try:
-        server.kill()
-        server.wait(TIMEOUT)
-        killed = time.monotonic()
-        wait_gone(workers, timeout=5.0)
-        assert time.monotonic() - killed < 5.0
+        with ThreadPoolExecutor(1) as executor:
+            # One worker is busy for a minute: it never reads its relay, so
+            # only the kernel (setpriv --pdeathsig) can tell it in time.
+            executor.submit(_get_ignoring_errors, server.url + "/?s=60")
+            wait_for_line(server, "sleeping 60 s", timeout=TIMEOUT)
+            server.kill()
+            server.wait(TIMEOUT)
+            killed = time.monotonic()
+            wait_gone(workers, timeout=5.0)
+            assert time.monotonic() - killed < 5.0
     finally:
         for pid in running(workers):  # only this server's workers
             os.kill(pid, signal.SIGKILL)
+
+
+def _get_ignoring_errors(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(url, timeout=TIMEOUT)

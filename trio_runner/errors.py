@@ -111,14 +111,22 @@ class WorkerStartError(WorkerError):
 
     ``output`` holds what the process wrote (stdout and stderr) before it
     failed, so the real cause (a PHP fatal error, a missing file) can be
-    shown to the operator.
+    shown to the operator; the message quotes it. ``summary`` is the
+    message without what the log has shown already (each stderr line is
+    logged as it arrives), for log records that must not repeat it.
     """
 
     def __init__(
-        self, message: str, *, pid: int | None = None, output: str = ""
+        self,
+        message: str,
+        *,
+        pid: int | None = None,
+        output: str = "",
+        summary: str | None = None,
     ) -> None:
         super().__init__(message, pid=pid)
         self.output = output
+        self.summary = message if summary is None else summary
 
 
 class WorkerCrashed(WorkerError):

@@ -126,6 +126,9 @@ async def test_spawn_crash_on_boot_quotes_the_fatal_error(ini: list[str]) -> Non
     assert "Uncaught RuntimeException" in message
     assert "crash_on_boot: the database is unreachable" in message
     assert "crash_on_boot: the database is unreachable" in error.output
+    # Log records quote what the stderr pump has not logged already.
+    on_stdout = "display_errors=stdout" in ini
+    assert ("the database is unreachable" in error.summary) == on_stdout
 
 
 async def test_spawn_garbage_on_stdout_at_boot_is_quoted() -> None:

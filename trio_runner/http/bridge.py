@@ -414,13 +414,15 @@ def _log_failure(error: TrioRunnerError, scope: Scope) -> None:
             reason, what = name, text
             break
     internal = reason == "internal"  # a bug in trio_runner: keep the traceback
+    # The worker's stderr is in the log already, line by line.
+    detail = error.summary if isinstance(error, WorkerStartError) else error
     logger.log(
         logging.ERROR if internal else logging.WARNING,
         "%s %s failed: %s: %s",
         scope["method"],
         scope.get("path", ""),
         what,
-        error,
+        detail,
         extra={"pid": getattr(error, "pid", None), "reason": reason},
         exc_info=internal,
     )

@@ -265,7 +265,9 @@ def error_response(
     if isinstance(error, WorkerStartError):
         text = "Could not start a PHP worker.\n"
         if debug:
-            text = f"{text}{error}\n{error.output}"
+            text = f"{text}{error}\n"
+            if error.output not in str(error):  # the spawner's message quotes it
+                text += error.output
         return plain_response(internal_error_code, text)
     if isinstance(error, NoFreeWorkers):
         return plain_response(

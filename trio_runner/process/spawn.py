@@ -9,15 +9,23 @@ killed and reaped before the error leaves.
 
 Workers get their own process group (as RoadRunner's Setpgid), so a Ctrl-C
 in the terminal reaches only the server, which then stops them in order.
+On Linux each worker is also started through util-linux's ``setpriv
+--pdeathsig KILL``, which execs PHP with the kernel told to kill it when
+the server dies: a server killed with SIGKILL leaves no PHP behind, not
+even one busy with a long request (an idle one would notice its relay
+close anyway). ``setpriv`` execs, so the pid is PHP's own, as socket
+relays need.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
 import os
 import pwd
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,6 +60,10 @@ PHP_LIBRARY = Path(__file__).resolve().parent.parent / "php" / "autoload.php"
 
 # How long a dead worker's pipes get to deliver its last words.
 _DRAIN_OUTPUT = 0.5
+
+# Kills a worker when the server dies (see the module docstring); None
+# where util-linux is missing.
+_SETPRIV = shutil.which("setpriv")
 
 
 class WorkerProcess(Protocol):
@@ -162,9 +174,13 @@ class ProcessSpawner:
         """
         stdio = self.relay.uses_stdio
         uid, gid, groups = _identity(self.user)
+        argv = list(self.argv)
+        if _SETPRIV is not None and argv:
+            program = self._find(argv[0])
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", program, *argv[1:]]
         try:
             process = await trio.lowlevel.open_process(
-                list(self.argv),
+                argv,
                 stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -176,10 +192,7 @@ class ProcessSpawner:
                 extra_groups=groups,
             )
         except OSError as exc:
-            raise WorkerStartError(
-                f"cannot start worker command {self.command!r}: {exc.strerror}"
-                f" (check server.command; working dir {self.cwd or os.getcwd()})"
-            ) from exc
+            raise self._cannot_start(exc.strerror) from exc
         tail = OutputTail()
         drained = trio.Event()
         assert process.stderr is not None and process.stdout is not None
@@ -219,6 +232,32 @@ class ProcessSpawner:
                 raise self._start_error(process, exc, tail, exit_code) from exc
             raise
         return Spawned(process, link, tail, drained)
+
+    def _find(self, program: str) -> str:
+        """``program`` as the kernel would find it, for ``setpriv`` to exec.
+
+        Checked here because a missing program would otherwise be reported
+        by ``setpriv``, after the fact, instead of at once.
+        """
+        cwd = self.cwd or Path.cwd()
+        if os.sep in program:
+            path = Path(cwd, program)
+            if not path.is_file():
+                raise self._cannot_start(os.strerror(errno.ENOENT))
+            if not os.access(path, os.X_OK):
+                raise self._cannot_start(os.strerror(errno.EACCES))
+            return str(path)
+        found = shutil.which(program, path=self.env.get("PATH", os.defpath))
+        if found is None:
+            missing = os.strerror(errno.ENOENT)
+            raise self._cannot_start(f"{missing} ({program} is not on the PATH)")
+        return found
+
+    def _cannot_start(self, reason: str | None) -> WorkerStartError:
+        return WorkerStartError(
+            f"cannot start worker command {self.command!r}: {reason}"
+            f" (check server.command; working dir {self.cwd or os.getcwd()})"
+        )
 
     def _too_slow(self, limit: float, timeout: float) -> Exception:
         setting = "server.relay_timeout" if limit < timeout else "allocate_timeout"
@@ -277,12 +316,17 @@ class ProcessSpawner:
             reason = str(exc) or type(exc).__name__
         if exit_code is not None:
             reason += f" (exit code {exit_code})"
+        stdout = output  # in pipe mode, nothing else has shown it
         logged = tail.text()
-        output = "\n".join(part for part in (output, logged) if part)
-        message = f"worker {self.command!r} failed to start: {reason}"
+        output = "\n".join(part for part in (stdout, logged) if part)
+        summary = message = f"worker {self.command!r} failed to start: {reason}"
         if output:
             message += "\n--- worker output ---\n" + output
-        return WorkerStartError(message, pid=process.pid, output=output)
+        if stdout:
+            summary += "\n--- worker stdout ---\n" + stdout
+        return WorkerStartError(
+            message, pid=process.pid, output=output, summary=summary
+        )
 
 
 def _identity(user: str) -> tuple[int | None, int | None, list[int] | None]:
