@@ -10,7 +10,7 @@ import watchfiles
 
 from trio_runner.config import ReloadConfig, ReloadServiceConfig
 from trio_runner.errors import ConfigError
-from trio_runner.reload import ChangeFilter, watch_for_reload
+from trio_runner.reload import ChangeFilter, reset_when_quiet, watch_for_reload
 
 
 class CountingPool:
@@ -102,3 +102,31 @@ async def test_reload_refuses_a_missing_directory(tmp_path: Path) -> None:
     config = reload_config(http=ReloadServiceConfig(dirs=("nope",)))
     with pytest.raises(ConfigError, match=r"dirs: 'nope' is not a directory"):
         await watch_for_reload(config, {"http": CountingPool()}, tmp_path)
+
+
+async def test_reload_resets_once_changes_have_stopped_for_the_interval(
+    autojump_clock,
+) -> None:
+    # A save every 150 ms for 1.5 s, then quiet: one reset, 1 s after the
+    # last save, naming every file.
+    pool = CountingPool()
+    reset_at: list[float] = []
+
+    async def reset() -> None:
+        reset_at.append(trio.current_time())
+
+    pool.reset = reset  # type: ignore[method-assign]
+    send, receive = trio.open_memory_channel[set[tuple[watchfiles.Change, str]]](10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reset_when_quiet, "http", pool, receive, 1.0)
+        for n in range(10):
+            await send.send({(watchfiles.Change.modified, f"/app/{n}.php")})
+            await trio.sleep(0.15)
+        last = trio.current_time() - 0.15
+        await trio.sleep(5)
+        assert reset_at == [pytest.approx(last + 1.0)]
+        # A later change is a reset of its own.
+        await send.send({(watchfiles.Change.modified, "/app/late.php")})
+        await trio.sleep(2)
+        assert len(reset_at) == 2
+        nursery.cancel_scope.cancel()

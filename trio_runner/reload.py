@@ -2,7 +2,8 @@
 
 One watcher per ``[reload.services.<pool>]`` section, built on watchfiles
 (inotify on Linux; polling with ``poll = true`` for mounts where change
-events never arrive). Changes within ``interval`` are one reset. A change
+events never arrive). A reset follows once changes have stopped for
+``interval``, so a burst of saves is one reset. A change
 resets only the pools whose section watches it, and the log names the file.
 
 A reset lets requests in flight finish on the old workers and sends new
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -25,12 +27,14 @@ import watchfiles
 from trio_runner.config.model import ReloadConfig, ReloadServiceConfig
 from trio_runner.errors import ConfigError
 
-__all__ = ["ChangeFilter", "watch_for_reload"]
+__all__ = ["ChangeFilter", "reset_when_quiet", "watch_for_reload"]
 
 logger = logging.getLogger(__name__)
 
 # How often, when polling, every watched file is looked at.
 _POLL_DELAY_MS = 300
+
+Changes = set[tuple[watchfiles.Change, str]]
 
 
 class Resettable(Protocol):
@@ -155,22 +159,47 @@ async def _watch(
         stop_event=stop,
     )
 
+    send, receive = trio.open_memory_channel[Changes](math.inf)
+
     async def follow() -> None:
-        async with contextlib.aclosing(watching):
+        async with contextlib.aclosing(watching), send:
             async for batch in watching:
-                await _reset(name, pool, batch)
+                send.send_nowait(batch)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(follow)
+        nursery.start_soon(reset_when_quiet, name, pool, receive, config.interval)
         try:
             await trio.sleep_forever()
         finally:
             stop.set()
 
 
-async def _reset(
-    name: str, pool: Resettable, batch: set[tuple[watchfiles.Change, str]]
+async def reset_when_quiet(
+    name: str,
+    pool: Resettable,
+    batches: trio.MemoryReceiveChannel[Changes],
+    interval: float,
 ) -> None:
+    """Reset ``pool`` once changes have stopped for ``interval`` seconds.
+
+    watchfiles ends a batch after 50 ms without changes, so a save every
+    150 ms (an editor, ``git checkout``, a build writing files) would
+    otherwise reset the pool again and again. Changes that arrive during
+    a reset make one more reset after it.
+    """
+    async with batches:
+        async for batch in batches:
+            pending = set(batch)
+            while True:
+                with trio.move_on_after(interval) as quiet:
+                    pending |= await batches.receive()
+                if quiet.cancelled_caught:
+                    break
+            await _reset(name, pool, pending)
+
+
+async def _reset(name: str, pool: Resettable, batch: Changes) -> None:
     paths = sorted(path for _, path in batch)
     more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
     logger.info(
