@@ -33,6 +33,7 @@ caller cancelled       drained in the background,     (the caller is gone)
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import math
@@ -108,6 +109,9 @@ class Pool:
         self._idle.set()
         self._execs = 0
         self._start_failure: WorkerStartError | None = None
+        # For statistics(): refusals, and replacements by reason.
+        self._no_free_workers = 0
+        self._restarts: collections.Counter[str] = collections.Counter()
 
     # -- public ------------------------------------------------------------
 
@@ -125,6 +129,11 @@ class Pool:
             working=states.count(WorkerState.WORKING),
             waiting=self._allocator.waiting,
             execs=self._execs,
+            no_free_workers=self._no_free_workers,
+            restarts=self._restarts,
+            start_failure=(
+                None if self._start_failure is None else str(self._start_failure)
+            ),
         )
 
     async def run(
@@ -308,6 +317,9 @@ class Pool:
                 self._let_go(previous)  # its replacement serves now
             await worker.wait_leaving()
             self._log_leaving(worker)
+            if not self._closing:
+                reason = worker.retirement or Retirement.SHUTDOWN
+                self._restarts[reason.value] += 1
             previous = worker
 
     async def _start_with_backoff(self, *, raise_first: bool) -> Worker:
@@ -407,7 +419,11 @@ class Pool:
             worker.mark(Retirement.DEBUG)
             worker.let_go = True
         else:
-            worker = await self._take_live()
+            try:
+                worker = await self._take_live()
+            except NoFreeWorkers:  # QueueFull too
+                self._no_free_workers += 1
+                raise
         worker.acquire()
         self._busy += 1
         self._idle = trio.Event() if self._busy == 1 else self._idle
