@@ -39,5 +39,7 @@ class PoolStatistics:
     waiting: int
     execs: int
     no_free_workers: int = 0
-    restarts: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    restarts: Mapping[str, int] = attrs.field(
+        factory=FrozenMap, converter=FrozenMap[int]
+    )
     start_failure: str | None = None
