@@ -201,7 +201,8 @@ def test_metrics_service_refuses_a_collector_clashing_with_a_builtin() -> None:
         address="127.0.0.1:0",
         collect={"request_total": CollectorConfig(type="gauge", namespace="rr_http")},
     )
-    with pytest.raises(ConfigError, match=r"metrics\.collect\.request_total: collector"):
+    clash = r"metrics\.collect\.request_total: collector"
+    with pytest.raises(ConfigError, match=clash):
         MetricsService(config, {})
 
 
