@@ -22,6 +22,8 @@
     │   └── QueueFull             the wait queue is full; refused at once
     ├── PoolClosed                the pool is stopping or stopped
     ├── BindError                 a front cannot listen on its address
+    ├── RpcMethodError            an RPC method refused its call; str() is the
+    │                             exact error text the RPC reply carries
     └── InternalError             a broken invariant: a bug in trio_runner
 
 trio and OS errors are translated into this tree at one boundary each
@@ -43,6 +45,7 @@ __all__ = [
     "QueueFull",
     "RelayClosed",
     "RemoteProtocolError",
+    "RpcMethodError",
     "ScriptNotFound",
     "SoftError",
     "TrioRunnerError",
@@ -182,6 +185,16 @@ class PoolClosed(TrioRunnerError):
 
 class BindError(TrioRunnerError):
     """A front could not listen on its configured address (in use, say)."""
+
+
+class RpcMethodError(TrioRunnerError):
+    """An RPC method (``metrics.Add``, ``status.Ready``, ...) refused a call.
+
+    ``str(exc)`` is the whole error text the RPC reply must carry, word for
+    word: PHP clients match parts of it (``undefined collector``,
+    ``tried to register existing collector``), so the RPC server sends it
+    unchanged with the error flag and adds nothing.
+    """
 
 
 class InternalError(TrioRunnerError):

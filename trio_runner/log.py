@@ -5,6 +5,16 @@ by the CLI (and by embedders who want the same output) to install handlers.
 Records carry stable ``extra`` keys: ``pid`` (the worker's), ``pool``,
 ``reason``, ``source``; console lines show them as ``key=value`` after the
 message, JSON records as fields next to ``ts``, ``level``, ``logger``, ``msg``.
+
+Access records (``trio_runner.access``) are written in JSON as RoadRunner
+writes them, which is what Laravel Octane parses: ``msg`` is ``"http log"``
+and the fields are ``method``, ``status``, ``URI``, ``elapsed`` (a Go
+duration string such as ``"3.2ms"``), ``remote_address`` and ``bytes``.
+
+``[logs.channels.<channel>]`` sets mode, level, encoding or output for one
+component; :data:`CHANNELS` maps RoadRunner's plugin names to the loggers
+each covers. A channel with its own output gets its own writer thread, and
+its records no longer reach the main output.
 """
 
 from __future__ import annotations
@@ -15,17 +25,44 @@ import logging.handlers
 import queue as _queue
 import sys
 import time
+from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from trio_runner.config.model import LogsConfig
 
-__all__ = ["ConsoleFormatter", "JsonFormatter", "LogOutput", "configure_logging"]
+__all__ = [
+    "CHANNELS",
+    "ConsoleFormatter",
+    "JsonFormatter",
+    "LogOutput",
+    "configure_logging",
+    "go_duration",
+]
+
+# RoadRunner's plugin (logger) names, as ``[logs.channels.<name>]`` takes
+# them, and the trio_runner loggers each one covers (with their children).
+CHANNELS: Mapping[str, tuple[str, ...]] = {
+    "http": ("trio_runner.http", "trio_runner.access"),
+    "server": ("trio_runner.server", "trio_runner.process", "trio_runner.worker"),
+    "pool": ("trio_runner.pool",),
+    "rpc": ("trio_runner.rpc",),
+    "app": ("trio_runner.app",),
+    "metrics": ("trio_runner.metrics",),
+    "status": ("trio_runner.status",),
+    "reload": ("trio_runner.reload",),
+}
 
 # Keys of ``extra=`` that the formatters show, in this order. The access
 # log's keys are in its message already, so the console leaves them out.
 EXTRA_KEYS = ("pool", "pid", "reason", "source", "address")
-ACCESS_KEYS = ("method", "uri", "status", "bytes", "elapsed", "remote_address")
+ACCESS_KEYS = ("method", "status", "URI", "elapsed", "remote_address", "bytes")
+
+# The access logger (``trio_runner.http.access.ACCESS_LOGGER``; not
+# imported, so that logging set-up does not load the HTTP front) and the
+# message RoadRunner gives its records.
+_ACCESS_LOGGER = "trio_runner.access"
+_ACCESS_MESSAGE = "http log"
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -35,8 +72,10 @@ _LEVELS = {
     "error": logging.ERROR,
 }
 
-# Set by ``configure_logging`` so a second call replaces, not duplicates.
+# Set by ``configure_logging`` so a second call replaces, not duplicates:
+# the outputs it installed, and the channel loggers it changed.
 _installed: list[LogOutput] = []
+_channel_loggers: list[logging.Logger] = []
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -69,11 +108,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line with stable keys."""
 
     def format(self, record: logging.LogRecord) -> str:
+        access = record.name == _ACCESS_LOGGER
         data: dict[str, object] = {
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _ACCESS_MESSAGE if access else record.getMessage(),
         }
         for key in EXTRA_KEYS + ACCESS_KEYS:
             value = getattr(record, key, None)
@@ -82,6 +122,75 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class _ChannelFormatter(logging.Formatter):
+    """Formats each record with the formatter of its channel, if any.
+
+    ``routes`` maps logger names to formatters; a record's logger or its
+    nearest ancestor in ``routes`` decides, else ``default``.
+    """
+
+    def __init__(
+        self,
+        default: logging.Formatter,
+        routes: Mapping[str, logging.Formatter] | None = None,
+    ) -> None:
+        super().__init__()
+        self.default = default
+        self.routes = dict(routes or {})
+        self._cache: dict[str, logging.Formatter] = {}
+
+    def route(self, logger: str, formatter: logging.Formatter) -> None:
+        self.routes[logger] = formatter
+        self._cache.clear()
+
+    def format(self, record: logging.LogRecord) -> str:
+        formatter = self._cache.get(record.name)
+        if formatter is None:
+            formatter = self._lookup(record.name)
+            self._cache[record.name] = formatter
+        return formatter.format(record)
+
+    def _lookup(self, name: str) -> logging.Formatter:
+        while name:
+            if name in self.routes:
+                return self.routes[name]
+            name = name.rpartition(".")[0]
+        return self.default
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go prints a ``time.Duration``: ``"850µs"``,
+    ``"3.25ms"``, ``"1.5s"``, ``"2m3.5s"``. RoadRunner's access log writes
+    ``elapsed`` this way, and Laravel Octane parses it."""
+    ns = round(seconds * 1e9)
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_decimal(ns, 1_000)}\u00b5s"
+    if ns < 1_000_000_000:
+        return f"{sign}{_decimal(ns, 1_000_000)}ms"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_decimal(rest, 1_000_000_000)}s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{sign}{minutes}m{text}"
+    return sign + text
+
+
+def _decimal(value: int, unit: int) -> str:
+    whole, part = divmod(value, unit)
+    if not part:
+        return str(whole)
+    digits = len(str(unit)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
@@ -129,11 +238,16 @@ class LogOutput:
     """The installed log output; ``close`` flushes it and stops its thread."""
 
     def __init__(self, handler: logging.Handler, stream: IO[str]) -> None:
+        # Outputs of channels with their own, closed with this one.
+        self.companions: list[LogOutput] = []
         self._queue: _queue.Queue[logging.LogRecord] = _queue.Queue(_QUEUE_SIZE)
         queue = self._queue
         self.handler = _QueueHandler(queue)
         self._stream = stream
         self._target = handler
+        self.formatter = _ChannelFormatter(logging.Formatter())
+        if isinstance(handler.formatter, _ChannelFormatter):
+            self.formatter = handler.formatter
         self._listener = _QueueListener(queue, handler)
         self._listener.start()
         self._closed = False
@@ -148,6 +262,8 @@ class LogOutput:
         self._target.close()
         if self._stream not in (sys.stderr, sys.stdout):
             self._stream.close()
+        for companion in self.companions:
+            companion.close()
 
 
 # Records waiting for the writer thread before new ones are dropped.
@@ -159,40 +275,81 @@ def configure_logging(config: LogsConfig, *, silent: bool = False) -> LogOutput:
 
     Records are written by a thread of their own, so a slow terminal or
     pipe never stalls the server. ``mode = "off"`` or ``silent`` keep only
-    errors. Calling again replaces the previous output; call ``close`` on
-    the returned value before exiting to write what is still queued.
+    errors (in every channel). Calling again replaces the previous output;
+    call ``close`` on the returned value before exiting to write what is
+    still queued (it closes the channels' own outputs too).
 
     Raises:
-        OSError: ``output`` is a file that cannot be opened.
+        OSError: ``output`` (or a channel's) is a file that cannot be opened.
     """
     root = logging.getLogger("trio_runner")
+    _uninstall(root)
+
+    main = _open_output(config.output, _formatter(config.encoding, config.mode))
+    _installed.append(main)
+    outputs = {config.output: main}
+    root.setLevel(_level(config.mode, config.level, silent))
+    root.addHandler(main.handler)
+    root.propagate = False
+
+    for name, channel in config.channels.items():
+        mode = channel.mode or config.mode
+        level = _level(mode, channel.level or config.level, silent)
+        formatter = _formatter(channel.encoding or config.encoding, mode)
+        target = channel.output or config.output
+        output = outputs.get(target)
+        if output is None:
+            output = outputs[target] = _open_output(target, formatter)
+            main.companions.append(output)
+        for logger_name in CHANNELS[name]:
+            channel_logger = logging.getLogger(logger_name)
+            channel_logger.setLevel(level)
+            _channel_loggers.append(channel_logger)
+            output.formatter.route(logger_name, formatter)
+            if output is not main:
+                channel_logger.addHandler(output.handler)
+                channel_logger.propagate = False
+    return main
+
+
+def _uninstall(root: logging.Logger) -> None:
     for output in _installed:
         root.removeHandler(output.handler)
+        for companion in output.companions:
+            for channel_logger in _channel_loggers:
+                channel_logger.removeHandler(companion.handler)
         output.close()
     _installed.clear()
+    for channel_logger in _channel_loggers:
+        channel_logger.setLevel(logging.NOTSET)
+        channel_logger.propagate = True
+    _channel_loggers.clear()
 
+
+def _open_output(output: str, formatter: logging.Formatter) -> LogOutput:
     stream: IO[str]
-    if config.output == "stderr":
+    if output == "stderr":
         stream = sys.stderr
-    elif config.output == "stdout":
+    elif output == "stdout":
         stream = sys.stdout
     else:
-        stream = open(config.output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        stream = open(output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
     handler = logging.StreamHandler(stream)
-    if config.encoding == "json":
-        handler.setFormatter(JsonFormatter())
-    elif config.mode == "raw":
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        handler.setFormatter(ConsoleFormatter())
-    level = _LEVELS[config.level]
-    if config.mode == "development":
-        level = min(level, logging.DEBUG)
-    if config.mode == "off" or silent:
-        level = logging.ERROR
-    output = LogOutput(handler, stream)
-    root.setLevel(level)
-    root.addHandler(output.handler)
-    root.propagate = False
-    _installed.append(output)
-    return output
+    handler.setFormatter(_ChannelFormatter(formatter))
+    return LogOutput(handler, stream)
+
+
+def _formatter(encoding: str, mode: str) -> logging.Formatter:
+    if encoding == "json":
+        return JsonFormatter()
+    if mode == "raw":
+        return logging.Formatter("%(message)s")
+    return ConsoleFormatter()
+
+
+def _level(mode: str, level: str, silent: bool) -> int:
+    if mode == "off" or silent:
+        return logging.ERROR
+    if mode == "development":
+        return min(_LEVELS[level], logging.DEBUG)
+    return _LEVELS[level]

@@ -1,9 +1,9 @@
 """The whole server: relay, pools and fronts, started and stopped in order.
 
 Start-up: the relay listener (socket relays only), then every pool in
-parallel (all workers handshaken), then the fronts bind their sockets; only
-then is the server ready. A worker that cannot start fails start-up with its
-own output.
+parallel (all workers handshaken), then the services (metrics, status),
+then the fronts bind their sockets; only then is the server ready. A
+worker that cannot start fails start-up with its own output.
 
 Shutdown (``stop``) runs the other way: fronts stop accepting and let
 in-flight requests finish within ``endure.grace_period``, then pools stop their
@@ -31,10 +31,12 @@ from trio_runner.http import HttpBridge, serve_http
 from trio_runner.http.asgi import ASGIApp
 from trio_runner.http.middleware import build_app
 from trio_runner.http.tls import HttpsRedirect, server_context
+from trio_runner.metrics import MetricsService, RequestMetrics
 from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
 from trio_runner.process.relay import PipeRelay, SocketRelay
 from trio_runner.reload import watch_for_reload
+from trio_runner.status import StatusService
 
 __all__ = ["Server"]
 
@@ -51,12 +53,18 @@ class Server:
         http_address: the bound ``host:port`` of the HTTP front, once started
             (with the real port when the config asked for port 0).
         https_address: the same for HTTPS (``[http.ssl]``), if configured.
+        metrics: the metrics service (``[metrics]``), once started; its
+            ``app`` is the sink of the ``metrics.*`` RPC methods.
+        status: the status service (``[status]``), once started; its
+            ``status`` and ``ready`` answer the ``status.*`` RPC methods.
     """
 
     config: Config
     pools: dict[str, Pool] = attrs.field(factory=dict)
     http_address: str | None = None
     https_address: str | None = None
+    metrics: MetricsService | None = None
+    status: StatusService | None = None
     _stopping: trio.Event = attrs.field(factory=trio.Event)
     _bridges: list[HttpBridge] = attrs.field(factory=list)
     _tls: ssl.SSLContext | None = None
@@ -154,6 +162,9 @@ class Server:
                 )
             except ConfigError as exc:
                 return exc
+        failure = await self._start_services(nursery)
+        if failure is not None:
+            return failure
         async with trio.open_nursery() as fronts:
             if config.http is not None:
                 failure = await self._start_http(fronts, config.http)
@@ -197,6 +208,8 @@ class Server:
             )
         except ConfigError as exc:
             return exc
+        if self.metrics is not None:
+            app = RequestMetrics(app, self.metrics.http)
         failure = await self._start_https(fronts, http, app)
         if failure is not None:
             return failure
@@ -248,6 +261,23 @@ class Server:
         except BindError as exc:
             hint = "set http.ssl.address to a free host:port"
             return BindError(f"http.ssl: {exc} ({hint})")
+        return None
+
+    async def _start_services(
+        self, service_nursery: trio.Nursery
+    ) -> TrioRunnerError | None:
+        """Start metrics and status, if configured; they run until the
+        server's nursery is cancelled, after the pools have stopped."""
+        config = self.config
+        try:
+            if config.metrics is not None:
+                self.metrics = MetricsService(config.metrics, self.pools)
+                await service_nursery.start(self.metrics.run)
+            if config.status is not None:
+                self.status = StatusService(config.status, self.pools)
+                await service_nursery.start(self.status.run)
+        except (BindError, ConfigError) as exc:
+            return exc
         return None
 
     async def _warn_when_grace_ends(self, grace: float) -> None:

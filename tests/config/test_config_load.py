@@ -306,18 +306,24 @@ ERRORS = [
     pytest.param(
         "zzz = 1",
         "roadrunner.toml: unknown key zzz (valid keys in the top level: version, "
-        "working_dir, server, http, rpc, logs, reload, endure)",
+        "working_dir, server, http, rpc, metrics, status, logs, reload, endure)",
         id="unknown-top-level",
     ),
     pytest.param(
         "source = '/etc/rr.toml'",
         "roadrunner.toml: unknown key source (valid keys in the top level: "
-        "version, working_dir, server, http, rpc, logs, reload, endure)",
+        "version, working_dir, server, http, rpc, metrics, status, logs, reload, "
+        "endure)",
         id="source-is-not-a-key",
     ),
     pytest.param(
         "[metric]\naddress = ':2112'",
         "roadrunner.toml: unknown key metric (did you mean metrics?)",
+        id="did-you-mean-section",
+    ),
+    pytest.param(
+        "[grcp]\nlisten = ':9001'",
+        "roadrunner.toml: unknown key grcp (did you mean grpc?)",
         id="did-you-mean-not-yet",
     ),
 ]
@@ -438,12 +444,10 @@ def test_load_server_section_errors(toml: str, message: str) -> None:
         "http.fcgi",
         "http.ssl.acme",
         "http.pool.dynamic_allocator",
-        "metrics",
-        "status",
         "jobs",
         "kv",
         "grpc",
-        "logs.channels",
+        "logs.channels.http.file_logger_options",
     ],
 )
 def test_load_refuses_roadrunner_sections_not_supported_yet(section: str) -> None:
@@ -842,8 +846,8 @@ def test_override_replaces_a_table_with_an_inline_table() -> None:
             "(did you mean http.pool.num_workers?)",
         ),
         (
-            "metrics.address=:2112",
-            "command-line override: metrics is not supported yet: trio_runner "
+            "jobs.num_pollers=2",
+            "command-line override: jobs is not supported yet: trio_runner "
             "does not implement this RoadRunner section; remove it",
         ),
         (
@@ -923,3 +927,153 @@ def test_load_reload_service_errors_name_the_pool() -> None:
         "roadrunner.toml: unknown key reload.services.http.dir "
         "(did you mean reload.services.http.dirs?)"
     )
+
+
+# --- metrics, status, log channels ----------------------------------------------
+
+
+def test_load_metrics_and_status_sections() -> None:
+    config = load(
+        "[metrics]\n"
+        'address = "127.0.0.1:9180"\n'
+        "[metrics.collect.app_orders]\n"
+        'type = "Counter"\n'
+        'help = "Orders placed."\n'
+        'labels = ["kind"]\n'
+        "[metrics.collect.app_wait]\n"
+        'type = "histogram"\n'
+        'namespace = "shop"\n'
+        "buckets = [0.1, 1, 10]\n"
+        "[metrics.collect.app_size]\n"
+        'type = "summary"\n'
+        'objectives = { "0.99" = 0.001, "0.5" = 0.05 }\n'
+        "[status]\n"
+        "unavailable_status_code = 500\n"
+    )
+    assert config.metrics is not None and config.status is not None
+    assert config.metrics.address == "127.0.0.1:9180"
+    orders = config.metrics.collect["app_orders"]
+    assert (orders.type, orders.help, orders.labels) == (
+        "counter",
+        "Orders placed.",
+        ("kind",),
+    )
+    wait = config.metrics.collect["app_wait"]
+    assert (wait.namespace, wait.buckets) == ("shop", (0.1, 1.0, 10.0))
+    assert config.metrics.collect["app_size"].objectives == ((0.5, 0.05), (0.99, 0.001))
+    assert config.status.address == "127.0.0.1:2114"
+    assert config.status.unavailable_status_code == 500
+
+
+def test_load_leaves_metrics_and_status_off_without_their_sections() -> None:
+    config = load("")
+    assert (config.metrics, config.status) == (None, None)
+    config = load("", overrides=("metrics.address=127.0.0.1:0", "status={}"))
+    assert config.metrics is not None and config.metrics.address == "127.0.0.1:0"
+    assert config.status is not None
+
+
+METRICS_ERRORS = [
+    pytest.param(
+        "[metrics.collect.app_x]\nhelp = 'x'",
+        "roadrunner.toml: metrics.collect.app_x.type is required: set it to "
+        '"counter", "gauge", "histogram" or "summary"',
+        id="type-required",
+    ),
+    pytest.param(
+        "[metrics.collect.app_x]\ntype = 'meter'",
+        'roadrunner.toml: metrics.collect.app_x.type must be "counter", '
+        '"gauge", "histogram" or "summary", got "meter"',
+        id="type-unknown",
+    ),
+    pytest.param(
+        "[metrics.collect.app-x]\ntype = 'gauge'",
+        "roadrunner.toml: metrics.collect.app-x has a bad name: it must be a "
+        'metric name such as "app_jobs" (letters, digits, "_" and ":"), got '
+        '"app-x"',
+        id="bad-name",
+    ),
+    pytest.param(
+        "[metrics.collect.x]\ntype = 'gauge'\nnamespace = '1app'",
+        "roadrunner.toml: metrics.collect.x.namespace must be empty or a metric "
+        'name such as "app_jobs" (letters, digits, "_" and ":"), got "1app"',
+        id="bad-namespace",
+    ),
+    pytest.param(
+        "[metrics.collect.x]\ntype = 'histogram'\nbuckets = [1, 0.5]",
+        "roadrunner.toml: metrics.collect.x.buckets must be a list of increasing "
+        "numbers such as [0.1, 0.5, 1, 5], got [1, 0.5] (each bound must be "
+        "larger than the one before)",
+        id="buckets-order",
+    ),
+    pytest.param(
+        "[metrics.collect.x]\ntype = 'histogram'\nlabels = ['le']",
+        "roadrunner.toml: metrics.collect.x.labels must be a list of label names "
+        'such as ["queue", "status"], got ["le"] ("le" is reserved by Prometheus)',
+        id="label-reserved",
+    ),
+    pytest.param(
+        "[metrics.collect.x]\ntype = 'summary'\nobjectives = { 0.5 = 0.05 }",
+        "roadrunner.toml: metrics.collect.x.objectives must be a table of "
+        'quantiles and errors such as { "0.5" = 0.05, "0.9" = 0.01 }, got a table '
+        '(quote a quantile key: "0.5" = ...)',
+        id="objectives-unquoted",
+    ),
+    pytest.param(
+        "[metrics.collect.x]\ntype = 'summary'\nobjectives = { '2' = 0.05 }",
+        "roadrunner.toml: metrics.collect.x.objectives must be a table of "
+        'quantiles and errors such as { "0.5" = 0.05, "0.9" = 0.01 }, got a table '
+        '("2" is not a quantile between 0 and 1)',
+        id="objectives-range",
+    ),
+    pytest.param(
+        "[status]\nunavailable_status_code = 99",
+        "roadrunner.toml: status.unavailable_status_code must be an integer from "
+        "100 to 599, got 99",
+        id="status-code",
+    ),
+    pytest.param(
+        "[status]\nadress = ':2114'",
+        "roadrunner.toml: unknown key status.adress (did you mean status.address?)",
+        id="status-typo",
+    ),
+    pytest.param(
+        "[logs.channels.htp]\nlevel = 'debug'",
+        'roadrunner.toml: logs.channels.htp has a bad name: it must be "http", '
+        '"server", "pool", "rpc", "app", "metrics", "status" or "reload", got '
+        '"htp"',
+        id="channel-unknown",
+    ),
+    pytest.param(
+        "[logs.channels.http]\nlevel = 'loud'",
+        'roadrunner.toml: logs.channels.http.level must be "debug", "info", '
+        '"warn", "warning" or "error", got "loud"',
+        id="channel-level",
+    ),
+]
+
+
+@pytest.mark.parametrize(("toml", "message"), METRICS_ERRORS)
+def test_load_metrics_status_and_channel_errors(toml: str, message: str) -> None:
+    assert error_of(toml) == message
+
+
+def test_load_metrics_address_error_names_the_key() -> None:
+    assert error_of("[metrics]\naddress = 'localhost'").startswith(
+        "roadrunner.toml: metrics.address must be "
+    )
+
+
+def test_load_log_channels_inherit_and_files_are_under_working_dir(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "roadrunner.toml").write_text(
+        SERVER + "[logs]\nencoding = 'json'\n"
+        "[logs.channels.http]\noutput = 'logs/access.log'\n"
+        "[logs.channels.pool]\nlevel = 'debug'\n"
+    )
+    config = load_config(tmp_path / "roadrunner.toml", env={})
+    http, pool = config.logs.channels["http"], config.logs.channels["pool"]
+    assert http.output == str(tmp_path / "logs" / "access.log")
+    assert (http.level, http.encoding, http.mode) == (None, None, None)
+    assert (pool.level, pool.output) == ("debug", None)

@@ -8,12 +8,16 @@ import attrs
 import pytest
 
 from trio_runner.config import (
+    CollectorConfig,
     Config,
     HttpConfig,
+    LogChannelConfig,
     LogsConfig,
+    MetricsConfig,
     PoolConfig,
     RpcConfig,
     ServerConfig,
+    StatusConfig,
     SupervisorConfig,
     load_config,
 )
@@ -109,7 +113,10 @@ def test_http_host_and_port(address: str, host: str, port: int) -> None:
 
 SETTINGS = {
     f"{cls.__name__}.{field.name}": field.metadata[KIND]
-    for cls in (Config, ServerConfig, HttpConfig, PoolConfig, SupervisorConfig)
+    for cls in (
+        *(Config, ServerConfig, HttpConfig, PoolConfig, SupervisorConfig),
+        *(MetricsConfig, CollectorConfig, StatusConfig, LogsConfig, LogChannelConfig),
+    )
     for field in attrs.fields(cls)
     if KIND in field.metadata
 }
@@ -119,6 +126,7 @@ RAW: list[Any] = [
     *("php worker.php", "gzip, headers", "pipes", "unix://rr.sock"),
     *("tcp://127.0.0.1:6001", "[::1]:8080", ""),
     *(0, 3, 2.5, True, ["php", "w.php"], {"a": 1, "b": True}),
+    *([0.1, 0.5, 1], ["queue", "status"], {"0.5": 0.05, "0.99": 0.001}, None),
 ]
 
 

@@ -22,8 +22,13 @@ SAMPLE = ROOT / "roadrunner.toml"
 DOCS = ROOT / "README.md"
 
 
-# Named sections stand in the docs as "<pool>", in the sample as "http".
-NAMED = "<pool>"
+# Named sections stand in the docs under a placeholder, in the sample under
+# an example name.
+NAMED = {
+    "services": ("<pool>", "http"),
+    "collect": ("<name>", "app_orders"),
+    "channels": ("<channel>", "http"),
+}
 
 
 def _keys(cls: type, prefix: str = "") -> list[str]:
@@ -32,7 +37,7 @@ def _keys(cls: type, prefix: str = "") -> list[str]:
         if SECTION in field.metadata:
             keys += _keys(field.metadata[SECTION], f"{prefix}{field.name}.")
         elif SECTIONS in field.metadata:
-            named = f"{prefix}{field.name}.{NAMED}."
+            named = f"{prefix}{field.name}.{NAMED[field.name][0]}."
             keys += _keys(field.metadata[SECTIONS], named)
         elif KIND in field.metadata:
             keys.append(f"{prefix}{field.name}")
@@ -55,7 +60,9 @@ def test_sample_loads_with_every_default() -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_sample_documents_every_key_in_its_section(key: str) -> None:
-    section, _, name = key.replace(NAMED, "http").rpartition(".")
+    for placeholder, example in NAMED.values():
+        key = key.replace(placeholder, example)
+    section, _, name = key.rpartition(".")
     text = SAMPLE.read_text()
     if section:
         # An optional section may stand commented out: "# [http.ssl]".

@@ -246,14 +246,23 @@ async def test_pool_max_jobs_retires_workers_with_a_spread() -> None:
         assert len(retired) >= 4  # each lasted 10 to 11 requests
         assert all(p.returncode == 0 for p in retired), "stopped, not killed"
         for php in spawner.php[: len(retired)]:
-            assert 10 <= len(php.requests) <= 12
+            assert 10 <= len(php.requests) <= 11
 
 
 @pytest.mark.parametrize(
     ("max_jobs", "spread", "limit"),
-    [(5, 0, 5), (5, 1, 6), (5, 14, 6), (100, 0, 100), (100, 14, 114), (1, 14, 2)],
+    [
+        (5, 0, 5),
+        (5, 9, 5),
+        (5, 10, 6),
+        (5, 14, 6),
+        (100, 0, 100),
+        (100, 14, 114),
+        (3, 14, 3),
+        (1, 14, 1),
+    ],
 )
-def test_exec_limit_adds_up_to_14_percent_rounded_up(
+def test_exec_limit_adds_up_to_14_percent_rounded(
     max_jobs: int, spread: int, limit: int
 ) -> None:
     assert exec_limit(max_jobs, spread) == limit
@@ -685,3 +694,75 @@ async def test_pool_replaces_a_worker_with_stray_bytes_after_its_answer(
         assert len(first.requests) == 1
         assert len(second.requests) == 1
     assert "while idle: b'an echo after respond()'" in caplog.text
+
+
+async def test_pool_statistics_count_refusals(autojump_clock) -> None:
+    async with running(
+        FakeSpawner(sleepy), num_workers=1, allocate_timeout=1, max_queue_size=1
+    ) as pool:
+        assert pool.statistics().no_free_workers == 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.exec, request(b"5"))
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(NoFreeWorkers):  # waited allocate_timeout
+                await pool.exec(request(b"0"))
+            nursery.start_soon(pool.exec, request(b"0"))  # waits: the queue is full
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.statistics().waiting == 1
+            with pytest.raises(QueueFull):
+                await pool.exec(request(b"0"))
+            stats = pool.statistics()
+            assert (stats.working, stats.ready, stats.no_free_workers) == (1, 0, 2)
+            nursery.cancel_scope.cancel()
+
+
+async def test_pool_statistics_count_restarts_by_reason(autojump_clock) -> None:
+    async def behave(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"garbage":
+            await php.write_raw(b"stray output\n")
+        else:
+            await sleepy(php, payload)
+
+    spawner = FakeSpawner(behave)
+    options = {"supervisor": SupervisorConfig(exec_ttl=2)}
+    async with running(spawner, num_workers=1, max_jobs=1, **options) as pool:
+        with pytest.raises(WorkerCrashed):
+            await pool.exec(request(b"garbage"))
+        with pytest.raises(WorkerTimeout):
+            await pool.exec(request(b"60"))
+        await pool.exec(request(b"0"))  # then retired: max_jobs = 1
+        await trio.testing.wait_all_tasks_blocked()
+        spawner.started[-1].exit(3)
+        await trio.testing.wait_all_tasks_blocked()
+        await pool.reset()
+        stats = pool.statistics()
+        assert stats.restarts == {
+            "crashed": 1,
+            "exec_ttl": 1,
+            "max_jobs": 1,
+            "exited": 1,
+            "reset": 1,
+        }
+        assert stats.start_failure is None
+    assert pool.statistics().restarts == stats.restarts, "shutdown is no restart"
+
+
+async def test_pool_statistics_say_why_workers_cannot_start(autojump_clock) -> None:
+    broken = False
+
+    async def boot(process) -> None:
+        if broken:
+            process.exit(255)
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1) as pool:
+        broken = True
+        spawner.started[0].exit(1)
+        await trio.sleep(1)
+        stats = pool.statistics()
+        assert stats.workers == 0
+        assert stats.start_failure is not None
+        assert "fake worker failed" in stats.start_failure
+        broken = False
+        await trio.sleep(11)
+        assert pool.statistics().start_failure is None

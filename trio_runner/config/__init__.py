@@ -15,30 +15,38 @@ from trio_runner.config.load import (
     load_config,
 )
 from trio_runner.config.model import (
+    CollectorConfig,
     Config,
     EndureConfig,
     HttpConfig,
+    LogChannelConfig,
     LogsConfig,
+    MetricsConfig,
     PoolConfig,
     ReloadConfig,
     ReloadServiceConfig,
     RpcConfig,
     ServerConfig,
+    StatusConfig,
     SupervisorConfig,
 )
 from trio_runner.config.units import parse_duration, split_host_port
 
 __all__ = [
     "DEFAULT_PATH",
+    "CollectorConfig",
     "Config",
     "EndureConfig",
     "HttpConfig",
+    "LogChannelConfig",
     "LogsConfig",
+    "MetricsConfig",
     "PoolConfig",
     "ReloadConfig",
     "ReloadServiceConfig",
     "RpcConfig",
     "ServerConfig",
+    "StatusConfig",
     "SupervisorConfig",
     "config_from_mapping",
     "expand_env",

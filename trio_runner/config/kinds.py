@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import abc
 import ipaddress
+import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -31,18 +33,23 @@ from trio_runner.config.units import parse_duration, split_host_port
 __all__ = [
     "Address",
     "Boolean",
+    "Buckets",
     "Choice",
     "Command",
     "Directory",
     "Duration",
     "EnvTable",
     "Extensions",
+    "Fallback",
     "FrozenMap",
     "HeaderTable",
     "Integer",
     "Invalid",
     "Kind",
+    "LabelNames",
+    "MetricName",
     "Names",
+    "Objectives",
     "Subnets",
     "Text",
     "Url",
@@ -514,3 +521,138 @@ class Subnets(Kind[tuple[str, ...]]):
                 ) from None
             subnets.append(str(network))
         return tuple(subnets)
+
+
+@attrs.frozen
+class Fallback(Kind[T_co | None]):
+    """``kind``, or None for "not set" (a per-channel log setting that
+    falls back to the ``[logs]`` one)."""
+
+    kind: Kind[T_co]
+
+    @property
+    def expected(self) -> str:
+        return self.kind.expected
+
+    def parse(self, raw: object) -> T_co | None:
+        return None if raw is None else self.kind.parse(raw)
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Label names Prometheus gives a meaning of its own.
+_RESERVED_LABELS = frozenset({"le", "quantile"})
+
+
+@attrs.frozen
+class MetricName(Kind[str]):
+    """A Prometheus metric name (or part of one, a namespace or subsystem):
+    letters, digits, ``_`` and ``:``, not starting with a digit. With
+    ``optional`` the empty string is allowed too."""
+
+    optional: bool = False
+
+    @property
+    def expected(self) -> str:
+        text = 'a metric name such as "app_jobs" (letters, digits, "_" and ":")'
+        return f"empty or {text}" if self.optional else text
+
+    def parse(self, raw: object) -> str:
+        if not isinstance(raw, str):
+            raise self.refuse(raw)
+        if (raw or not self.optional) and not _METRIC_NAME.fullmatch(raw):
+            raise self.refuse(raw)
+        return raw
+
+
+@attrs.frozen
+class LabelNames(Kind[tuple[str, ...]]):
+    """Distinct Prometheus label names, such as ``["queue", "status"]``.
+
+    ``le`` and ``quantile`` are refused: Prometheus uses them for histogram
+    buckets and summary quantiles, and names starting ``__`` are its own.
+    """
+
+    @property
+    def expected(self) -> str:
+        return 'a list of label names such as ["queue", "status"]'
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        if not isinstance(raw, list | tuple):
+            raise self.refuse(raw)
+        for name in raw:
+            if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+                raise self.refuse(raw, f"{show(name)} is not a label name")
+            if name in _RESERVED_LABELS or name.startswith("__"):
+                why = f"{show(name)} is reserved by Prometheus"
+                raise self.refuse(raw, why)
+        if len(set(raw)) != len(raw):
+            raise self.refuse(raw, "a label is listed twice")
+        return tuple(raw)
+
+
+def _number(raw: object) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw)
+
+
+@attrs.frozen
+class Buckets(Kind[tuple[float, ...]]):
+    """Histogram bucket upper bounds, increasing, such as ``[0.1, 0.5, 1]``.
+
+    ``+Inf`` is always added by Prometheus and need not be listed.
+    """
+
+    @property
+    def expected(self) -> str:
+        return "a list of increasing numbers such as [0.1, 0.5, 1, 5]"
+
+    def parse(self, raw: object) -> tuple[float, ...]:
+        if not isinstance(raw, list | tuple):
+            raise self.refuse(raw)
+        bounds = [_number(item) for item in raw]
+        if any(bound is None for bound in bounds):
+            raise self.refuse(raw)
+        checked = tuple(bound for bound in bounds if bound is not None)
+        if any(b <= a for a, b in itertools.pairwise(checked)):
+            raise self.refuse(raw, "each bound must be larger than the one before")
+        return checked
+
+
+@attrs.frozen
+class Objectives(Kind[tuple[tuple[float, float], ...]]):
+    """Summary quantiles and their allowed error, ``{ "0.5" = 0.05 }``.
+
+    Stored as ``((quantile, error), ...)`` sorted by quantile. A TOML key
+    with a dot must be quoted (``0.5 = ...`` would be a nested table), so a
+    nested table gets an error saying so.
+    """
+
+    @property
+    def expected(self) -> str:
+        return 'a table of quantiles and errors such as { "0.5" = 0.05, "0.9" = 0.01 }'
+
+    def parse(self, raw: object) -> tuple[tuple[float, float], ...]:
+        if isinstance(raw, tuple) and all(
+            isinstance(pair, tuple) and len(pair) == 2 for pair in raw
+        ):
+            raw = {str(quantile): error for quantile, error in raw}  # parsed before
+        if not isinstance(raw, Mapping):
+            raise self.refuse(raw)
+        pairs = []
+        for key, value in raw.items():
+            if isinstance(value, Mapping):
+                why = f'quote a quantile key: "{key}.{next(iter(value), "5")}" = ...'
+                raise self.refuse(raw, why)
+            try:
+                quantile = float(key)
+            except ValueError:
+                quantile = math.nan
+            error = _number(value)
+            if not 0 < quantile < 1:
+                raise self.refuse(raw, f"{show(key)} is not a quantile between 0 and 1")
+            if error is None or not 0 <= error < 1:
+                raise self.refuse(raw, f"the error for {key} must be from 0 to 1")
+            pairs.append((quantile, error))
+        return tuple(sorted(pairs))

@@ -31,8 +31,8 @@ from typing import Any
 import attrs
 
 from trio_runner.config.kinds import Invalid, Kind, show
-from trio_runner.config.model import Config
-from trio_runner.config.schema import KIND, SECTION, SECTIONS
+from trio_runner.config.model import Config, LogsConfig
+from trio_runner.config.schema import KIND, SECTION, SECTION_NAME, SECTIONS
 from trio_runner.errors import ConfigError
 
 __all__ = ["DEFAULT_PATH", "config_from_mapping", "expand_env", "load_config"]
@@ -220,11 +220,24 @@ def _load(
         )
     fields["working_dir"] = directory = Path(os.path.normpath(directory))
 
-    # The log file is opened by a process that does not run in working_dir.
+    # Log files are opened by a process that does not run in working_dir.
     logs = fields.get("logs")
-    if logs is not None and logs.output not in _STREAMS:
-        fields["logs"] = attrs.evolve(logs, output=str(directory / logs.output))
+    if logs is not None:
+        fields["logs"] = _absolute_log_files(logs, directory)
     return Config(**fields, source=source)
+
+
+def _absolute_log_files(logs: LogsConfig, directory: Path) -> LogsConfig:
+    def absolute(output: str) -> str:
+        return output if output in _STREAMS else str(directory / output)
+
+    channels = {
+        name: attrs.evolve(channel, output=absolute(channel.output))
+        if channel.output is not None
+        else channel
+        for name, channel in logs.channels.items()
+    }
+    return attrs.evolve(logs, output=absolute(logs.output), channels=channels)
 
 
 def _plain(value: Any, path: _Path, origin: str) -> Any:
@@ -354,7 +367,10 @@ class _Reader:
                 continue
             if SECTIONS in field.metadata:
                 args[name] = self.sections(
-                    field.metadata[SECTIONS], table.get(name, {}), where
+                    field.metadata[SECTIONS],
+                    table.get(name, {}),
+                    where,
+                    field.metadata.get(SECTION_NAME),
                 )
                 continue
             kind: Kind[Any] = field.metadata[KIND]
@@ -367,14 +383,22 @@ class _Reader:
                 raise self.error(at, str(exc)) from None
         return args
 
-    def sections(self, cls: type, table: object, path: _Path) -> dict[str, Any]:
-        """Named tables of ``cls``: ``[reload.services.<name>]``."""
+    def sections(
+        self, cls: type, table: object, path: _Path, names: Kind[str] | None
+    ) -> dict[str, Any]:
+        """Named tables of ``cls``: ``[reload.services.<name>]``; each name
+        of the kind ``names``, when given."""
         if not isinstance(table, Mapping):
             what = f"a table of named sections ([{_dotted(path)}.<name>])"
             raise self.error(path, f"must be {what}, got {show(table)}")
         named = {}
         for key, sub in table.items():
             where = (*path, key)
+            if names is not None:
+                try:
+                    names.parse(key)
+                except Invalid as exc:
+                    raise self.error(where, f"has a bad name: it {exc}") from None
             if not isinstance(sub, Mapping):
                 what = f"a table (a [{_dotted(where)}] section)"
                 raise self.error(where, f"must be {what}, got {show(sub)}")

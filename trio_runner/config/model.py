@@ -27,16 +27,21 @@ import attrs
 from trio_runner.config.kinds import (
     Address,
     Boolean,
+    Buckets,
     Choice,
     Command,
     Directory,
     Duration,
     EnvTable,
     Extensions,
+    Fallback,
     FrozenMap,
     HeaderTable,
     Integer,
+    LabelNames,
+    MetricName,
     Names,
+    Objectives,
     Subnets,
     Text,
     Url,
@@ -52,17 +57,22 @@ from trio_runner.config.schema import (
     setting,
 )
 from trio_runner.config.units import split_host_port
+from trio_runner.log import CHANNELS
 
 __all__ = [
+    "COLLECTOR_TYPES",
     "MIDDLEWARE",
     "TRUSTED_SUBNETS",
+    "CollectorConfig",
     "Config",
     "CorsConfig",
     "EndureConfig",
     "HeadersConfig",
     "Http2Config",
     "HttpConfig",
+    "LogChannelConfig",
     "LogsConfig",
+    "MetricsConfig",
     "PoolConfig",
     "ReloadConfig",
     "ReloadServiceConfig",
@@ -70,6 +80,7 @@ __all__ = [
     "ServerConfig",
     "SslConfig",
     "StaticConfig",
+    "StatusConfig",
     "SupervisorConfig",
     "UploadsConfig",
 ]
@@ -300,21 +311,99 @@ class RpcConfig:
     listen: str = setting(Url(), "tcp://127.0.0.1:6001")
 
 
+COLLECTOR_TYPES = ("counter", "gauge", "histogram", "summary")
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class CollectorConfig:
+    """``[metrics.collect.<name>]``: a metric the PHP app feeds over RPC.
+
+    The exported name is ``namespace_subsystem_<name>`` (empty parts left
+    out). ``buckets`` is for histograms (Prometheus' default buckets when
+    empty), ``objectives`` (quantile to allowed error) for summaries.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    type: str = attrs.field(metadata={KIND: Choice(COLLECTOR_TYPES)})
+    namespace: str = setting(MetricName(optional=True), "")
+    subsystem: str = setting(MetricName(optional=True), "")
+    help: str = setting(Text(), "")
+    labels: tuple[str, ...] = setting(LabelNames(), ())
+    buckets: tuple[float, ...] = setting(Buckets(), ())
+    objectives: tuple[tuple[float, float], ...] = setting(Objectives(), ())
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics on ``http://<address>/metrics``.
+
+    Its presence in the file turns the endpoint on. ``collect`` declares
+    the app's own metrics; PHP can declare more over RPC.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    address: str = setting(Address(), "127.0.0.1:2112")
+    collect: Mapping[str, CollectorConfig] = section_map(
+        CollectorConfig, names=MetricName()
+    )
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class StatusConfig:
+    """``[status]``: ``/health`` and ``/ready`` on their own address.
+
+    ``unavailable_status_code`` is what a plugin that is not healthy (or
+    not ready) answers.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
+
+    address: str = setting(Address(), "127.0.0.1:2114")
+    unavailable_status_code: int = setting(Integer(100, 599), 503)
+
+
+_LOG_MODES = ("production", "development", "raw", "off")
+_LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+_LOG_ENCODINGS = ("console", "json")
+
+
+@attrs.frozen(kw_only=True, field_transformer=bind_kinds)
+class LogChannelConfig:
+    """``[logs.channels.<channel>]``: one component's logging (the channel
+    names and the loggers they cover are ``trio_runner.log.CHANNELS``).
+
+    A setting left out (None) is the ``[logs]`` one.
+    """
+
+    NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
+        {"line_ending", "err_output", "file_logger_options"}
+    )
+
+    mode: str | None = setting(Fallback(Choice(_LOG_MODES)), None)
+    level: str | None = setting(Fallback(Choice(_LOG_LEVELS)), None)
+    encoding: str | None = setting(Fallback(Choice(_LOG_ENCODINGS)), None)
+    output: str | None = setting(Fallback(Text(nonempty=True)), None)
+
+
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class LogsConfig:
     """``[logs]``: how trio_runner logs. ``output`` is stderr, stdout or a
-    file path relative to ``Config.working_dir``."""
+    file path relative to ``Config.working_dir``; ``channels`` override
+    these settings for one component each."""
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
-        {"line_ending", "err_output", "file_logger_options", "channels"}
+        {"line_ending", "err_output", "file_logger_options"}
     )
 
-    mode: str = setting(
-        Choice(("production", "development", "raw", "off")), "production"
-    )
-    level: str = setting(Choice(("debug", "info", "warn", "warning", "error")), "info")
-    encoding: str = setting(Choice(("console", "json")), "console")
+    mode: str = setting(Choice(_LOG_MODES), "production")
+    level: str = setting(Choice(_LOG_LEVELS), "info")
+    encoding: str = setting(Choice(_LOG_ENCODINGS), "console")
     output: str = setting(Text(nonempty=True), "stderr")
+    channels: Mapping[str, LogChannelConfig] = section_map(
+        LogChannelConfig, names=Choice(tuple(CHANNELS))
+    )
 
 
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
@@ -372,18 +461,16 @@ class ReloadConfig:
 class Config:
     """The whole configuration.
 
-    ``http`` and ``rpc`` are None when the file has no such section: that
-    front or service does not run. ``working_dir`` is where workers run and
-    what relative paths are relative to; the loader makes it absolute and
-    defaults it to the config file's directory. ``source`` is that file,
-    None when the config did not come from one.
+    ``http``, ``rpc``, ``metrics`` and ``status`` are None when the file has
+    no such section: that front or service does not run. ``working_dir`` is
+    where workers run and what relative paths are relative to; the loader
+    makes it absolute and defaults it to the config file's directory.
+    ``source`` is that file, None when the config did not come from one.
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
         {
             "include",
-            "metrics",
-            "status",
             "service",
             "jobs",
             "kv",
@@ -413,6 +500,8 @@ class Config:
     server: ServerConfig = attrs.field(metadata={SECTION: ServerConfig})
     http: HttpConfig | None = optional_section(HttpConfig)  # noqa: RUF009
     rpc: RpcConfig | None = optional_section(RpcConfig)  # noqa: RUF009
+    metrics: MetricsConfig | None = optional_section(MetricsConfig)  # noqa: RUF009
+    status: StatusConfig | None = optional_section(StatusConfig)  # noqa: RUF009
     logs: LogsConfig = section(LogsConfig)  # noqa: RUF009
     reload: ReloadConfig | None = optional_section(ReloadConfig)  # noqa: RUF009
     endure: EndureConfig = section(EndureConfig)  # noqa: RUF009

@@ -26,6 +26,7 @@ __all__ = [
     "KIND",
     "SECTION",
     "SECTIONS",
+    "SECTION_NAME",
     "bind_kinds",
     "optional_section",
     "section",
@@ -38,6 +39,8 @@ T = TypeVar("T")
 KIND = "trio_runner.config.kind"
 SECTION = "trio_runner.config.section"
 SECTIONS = "trio_runner.config.sections"
+# The kind the names of a section_map must have, if any.
+SECTION_NAME = "trio_runner.config.section_name"
 
 
 @overload
@@ -71,9 +74,16 @@ def optional_section(cls: type[T]) -> T | None:
     return field
 
 
-def section_map(cls: type[T]) -> Mapping[str, T]:
-    """Named tables of one kind, ``[reload.services.http]``; empty by default."""
-    field: Mapping[str, T] = attrs.field(factory=FrozenMap, metadata={SECTIONS: cls})
+def section_map(cls: type[T], *, names: Kind[str] | None = None) -> Mapping[str, T]:
+    """Named tables of one kind, ``[reload.services.http]``; empty by default.
+
+    ``names``, when given, is the kind each name must be (a metric name, one
+    of the log channels).
+    """
+    metadata: dict[str, object] = {SECTIONS: cls}
+    if names is not None:
+        metadata[SECTION_NAME] = names
+    field: Mapping[str, T] = attrs.field(factory=FrozenMap, metadata=metadata)
     return field
 
 
@@ -92,7 +102,8 @@ def bind_kinds(
             convert = functools.partial(_check_section, section_cls, name, optional)
         elif SECTIONS in field.metadata:
             section_cls = field.metadata[SECTIONS]
-            convert = functools.partial(_check_sections, section_cls, name)
+            names = field.metadata.get(SECTION_NAME)
+            convert = functools.partial(_check_sections, section_cls, name, names)
         else:
             bound.append(field)
             continue
@@ -113,9 +124,14 @@ def _check_section(cls: type, name: str, optional: bool, value: object) -> objec
     raise ConfigError(f"{name} must be a {cls.__name__}, got {value!r}")
 
 
-def _check_sections(cls: type, name: str, value: object) -> FrozenMap[Any]:
+def _check_sections(
+    cls: type, name: str, names: Kind[str] | None, value: object
+) -> FrozenMap[Any]:
     if isinstance(value, Mapping) and all(
         isinstance(key, str) and isinstance(item, cls) for key, item in value.items()
     ):
+        if names is not None:
+            for key in value:
+                _convert(names, f"{name}.{key}: the name", key)
         return FrozenMap(value)
     raise ConfigError(f"{name} must map names to {cls.__name__}, got {value!r}")

@@ -4,8 +4,10 @@
 can route, silence or ship it on its own. Each record's message reads
 ``GET /path?q 200 512B 3.1ms 127.0.0.1`` (499 when the client left before
 an answer started, as nginx logs it); the same facts ride along as
-``extra`` fields (``method``, ``uri``, ``status``, ``bytes``, ``elapsed``
-in milliseconds, ``remote_address``), which JSON logs show as keys.
+``extra`` fields named as RoadRunner's access log names them (``method``,
+``status``, ``URI``, ``elapsed`` as a Go duration string such as
+``"3.1ms"``, ``remote_address``, and ``bytes``), which JSON logs show as
+keys under ``msg`` ``"http log"``: what Laravel Octane parses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from trio_runner.http.asgi import Message, Receive, Scope, Send
+from trio_runner.log import go_duration
 
 __all__ = ["ACCESS_LOGGER", "log_access"]
 
@@ -53,7 +56,7 @@ async def log_access(
         # logs for that, and what log readers expect.
         status = status or 499
     finally:
-        elapsed = (trio.current_time() - start) * 1000
+        elapsed = trio.current_time() - start
         path = scope.get("raw_path") or str(scope.get("path", "")).encode()
         query = scope.get("query_string", b"")
         uri = bytes(path).decode("latin-1")
@@ -67,14 +70,14 @@ async def log_access(
             uri,
             status,
             sent,
-            elapsed,
+            elapsed * 1000,
             remote,
             extra={
                 "method": scope["method"],
-                "uri": uri,
                 "status": status,
-                "bytes": sent,
-                "elapsed": round(elapsed, 3),
+                "URI": uri,
+                "elapsed": go_duration(elapsed),
                 "remote_address": remote,
+                "bytes": sent,
             },
         )

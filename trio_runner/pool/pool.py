@@ -33,6 +33,7 @@ caller cancelled       drained in the background,     (the caller is gone)
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import math
@@ -110,6 +111,9 @@ class Pool:
         self._start_failure: WorkerStartError | None = None
         self._slots = 0  # slot tasks running
         self._failing_slots = 0  # of them, those whose last start failed
+        # For statistics(): refusals, and replacements by reason.
+        self._no_free_workers = 0
+        self._restarts: collections.Counter[str] = collections.Counter()
 
     # -- public ------------------------------------------------------------
 
@@ -127,6 +131,11 @@ class Pool:
             working=states.count(WorkerState.WORKING),
             waiting=self._allocator.waiting,
             execs=self._execs,
+            no_free_workers=self._no_free_workers,
+            restarts=self._restarts,
+            start_failure=(
+                None if self._start_failure is None else str(self._start_failure)
+            ),
         )
 
     async def run(
@@ -389,6 +398,11 @@ class Pool:
         finally:
             self._workers.discard(worker)
             self._allocator.remove(worker)
+            if not self._closing:
+                # Counted once it is gone: a worker marked for its ttl may
+                # still crash, and then that is why it left.
+                reason = worker.retirement or Retirement.SHUTDOWN
+                self._restarts[reason.value] += 1
 
     def _offer(self, worker: Worker) -> None:
         if self._closing or worker.let_go or worker.state is not WorkerState.READY:
@@ -437,7 +451,11 @@ class Pool:
             worker.mark(Retirement.DEBUG)
             worker.let_go = True
         else:
-            worker = await self._take_live(first=first)
+            try:
+                worker = await self._take_live(first=first)
+            except NoFreeWorkers:  # QueueFull too
+                self._no_free_workers += 1
+                raise
         worker.acquire()
         limit = worker.exec_limit
         if limit and worker.execs + 1 >= limit:
@@ -627,13 +645,14 @@ class Pool:
 def exec_limit(max_jobs: int, spread: int | None = None) -> int:
     """The requests one worker serves: ``max_jobs`` plus 0 to 14 %.
 
-    RoadRunner's spread, rounded up so that small limits spread too (5
-    becomes 5 or 6): workers started together then retire at different
-    times instead of all at once.
+    RoadRunner's spread, rounded to the nearest request rather than down,
+    so that small limits spread too (5 becomes 5 or 6; 1 stays 1):
+    workers started together then retire at different times instead of
+    all at once.
     """
     if spread is None:
         spread = random.randint(0, 14)
-    return max_jobs + math.ceil(max_jobs * spread / 100)
+    return max_jobs + int(max_jobs * spread / 100 + 0.5)
 
 
 def _died_unused(worker: Worker) -> bool:

@@ -94,6 +94,9 @@ class Retirement(enum.Enum):
     REMOVED = "removed"
 
 
+_FAILURES = frozenset({Retirement.EXEC_TTL, Retirement.CRASHED, Retirement.EXITED})
+
+
 @attrs.define(eq=False)
 class Worker:
     """A handshaken worker. Create with ``Worker(spawned)``; ``run`` it."""
@@ -161,8 +164,14 @@ class Worker:
         self._released.set()
 
     def mark(self, reason: Retirement) -> None:
-        """Record why this worker must go; the first reason wins."""
-        if self.retirement is None:
+        """Record why this worker must go.
+
+        The first reason wins, except that a failure (it crashed, exited or
+        ran past exec_ttl) replaces a plan (ttl, max_jobs, a reset): that
+        is why it really left.
+        """
+        current = self.retirement
+        if current is None or (reason in _FAILURES and current not in _FAILURES):
             self.retirement = reason
         self._leaving.set()
 
@@ -286,7 +295,7 @@ class Worker:
                 data[:STRAY_PREVIEW],
                 extra={"pid": self.pid, "reason": "crashed"},
             )
-        elif not self.marked:
+        elif self.retirement not in _FAILURES:
             logger.warning(
                 "worker %d closed its relay while idle; replacing it",
                 self.pid,
@@ -388,7 +397,9 @@ class Worker:
             detail = f"did not read a frame within {self.write_timeout:g} s"
         else:
             detail = str(exc)
-        if not self.marked:
+        # Not when exec_ttl killed it, nor when it exited (the pool logs
+        # that with the exit code).
+        if not self._killed and self.retirement not in _FAILURES:
             logger.warning(
                 "worker %d failed mid-request and is replaced: %s",
                 self.pid,

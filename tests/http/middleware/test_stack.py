@@ -139,7 +139,7 @@ async def test_build_app_logs_middleware_answers_with_the_real_client(
             ),
         )
     records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
-    assert [(r.method, r.uri, r.status, r.remote_address) for r in records] == [  # type: ignore[attr-defined]
+    assert [(r.method, r.URI, r.status, r.remote_address) for r in records] == [  # type: ignore[attr-defined]
         ("GET", "/site.css", 200, "198.51.100.7"),
         ("OPTIONS", "/", 200, "198.51.100.7"),
     ]
