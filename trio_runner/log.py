@@ -5,6 +5,8 @@ by the CLI (and by embedders who want the same output) to install handlers.
 Records carry stable ``extra`` keys: ``pid`` (the worker's), ``pool``,
 ``reason``, ``source``; console lines show them as ``key=value`` after the
 message, JSON records as fields next to ``ts``, ``level``, ``logger``, ``msg``.
+A record may also carry ``attrs``, a mapping of free-form attributes (PHP's
+log context through the RPC app logger), shown the same way after those.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging.handlers
 import queue as _queue
 import sys
 import time
+from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,6 +48,11 @@ def _timestamp(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
 
 
+def _attrs(record: logging.LogRecord) -> Mapping[str, object]:
+    attrs = getattr(record, "attrs", None)
+    return attrs if isinstance(attrs, Mapping) else {}
+
+
 class ConsoleFormatter(logging.Formatter):
     """``ts LEVEL logger message key=value ...`` on one line."""
 
@@ -59,6 +67,7 @@ class ConsoleFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None and key != "source":
                 parts.append(f"{key}={value}")
+        parts.extend(f"{key}={value}" for key, value in _attrs(record).items())
         line = "  ".join(parts[:3]) + "  " + " ".join(parts[3:])
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -79,6 +88,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 data[key] = value
+        for key, value in _attrs(record).items():
+            data.setdefault(key, value)  # never over a standard key
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)

@@ -1,13 +1,15 @@
 """The whole server: relay, pools and fronts, started and stopped in order.
 
-Start-up: the relay listener (socket relays only), then every pool in
-parallel (all workers handshaken), then the fronts bind their sockets; only
-then is the server ready. A worker that cannot start fails start-up with its
+Start-up: the RPC listener (``[rpc]``; first, so PHP code can call it
+while it boots), the relay listener (socket relays only), then every pool
+in parallel (all workers handshaken), then the fronts bind their sockets;
+only then is the server ready. A worker that cannot start fails start-up with its
 own output.
 
 Shutdown (``stop``) runs the other way: fronts stop accepting and let
 in-flight requests finish within ``endure.grace_period``, then pools stop their
-workers (stop frame, then SIGKILL after ``destroy_timeout``). Cancelling
+workers (stop frame, then SIGKILL after ``destroy_timeout``), and the RPC
+listener closes last, so workers can log through it until the end. Cancelling
 ``run`` instead kills everything at once, still reaping every process.
 """
 
@@ -20,7 +22,7 @@ import ssl
 import attrs
 import trio
 
-from trio_runner.config.model import Config, HttpConfig
+from trio_runner.config.model import Config, HttpConfig, RpcConfig
 from trio_runner.errors import (
     BindError,
     ConfigError,
@@ -35,6 +37,14 @@ from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
 from trio_runner.process.relay import PipeRelay, SocketRelay
 from trio_runner.reload import watch_for_reload
+from trio_runner.rpc import (
+    AppLogger,
+    Informer,
+    Resetter,
+    RpcInfo,
+    RpcServer,
+    RpcService,
+)
 
 __all__ = ["Server"]
 
@@ -51,12 +61,18 @@ class Server:
         http_address: the bound ``host:port`` of the HTTP front, once started
             (with the real port when the config asked for port 0).
         https_address: the same for HTTPS (``[http.ssl]``), if configured.
+        rpc_address: where the RPC service listens (``[rpc]``), once started.
+        rpc_services: RPC services served besides the built-in informer,
+            resetter, ``rpc.*`` and app logger, e.g. ``metrics.*`` and
+            ``status.*`` (``rpc.MetricsService``, ``rpc.StatusService``).
     """
 
     config: Config
     pools: dict[str, Pool] = attrs.field(factory=dict)
     http_address: str | None = None
     https_address: str | None = None
+    rpc_address: str | None = None
+    rpc_services: list[RpcService] = attrs.field(factory=list)
     _stopping: trio.Event = attrs.field(factory=trio.Event)
     _bridges: list[HttpBridge] = attrs.field(factory=list)
     _tls: ssl.SSLContext | None = None
@@ -128,12 +144,9 @@ class Server:
             except ConfigError as exc:
                 return exc
         if config.rpc is not None:
-            # TODO: #5 the RPC service; until then nothing listens here.
-            logger.warning(
-                "rpc: workers get RR_RPC=%s, but the RPC service is not "
-                "implemented yet: RPC calls from PHP will fail to connect",
-                config.rpc.listen,
-            )
+            failure = await self._start_rpc(nursery, config.rpc)
+            if failure is not None:
+                return failure
         try:
             relay = await open_relay(
                 config.server.relay,
@@ -143,7 +156,6 @@ class Server:
         except BindError as exc:
             return exc
         pools = [self._make_pool(name, relay) for name in self._pool_names()]
-        failure: TrioRunnerError | None
         failure = await self._start_pools(pools, pool_nursery=nursery)
         if failure is not None:
             return failure
@@ -174,6 +186,26 @@ class Server:
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
+        return None
+
+    async def _start_rpc(
+        self, nursery: trio.Nursery, rpc: RpcConfig
+    ) -> TrioRunnerError | None:
+        """Listen on ``rpc.listen`` with every RPC service."""
+        # TODO: #5 metrics.* and status.* come with trio_runner.metrics, which
+        # adds them to rpc_services; until then calls get "can't find service".
+        services: list[RpcService] = [
+            Informer(self.pools),  # the live dict: pools are added below
+            Resetter(self.pools),
+            RpcInfo(self.config.data or {}),
+            AppLogger(),
+            *self.rpc_services,
+        ]
+        server = RpcServer(rpc.listen, services, base_dir=self.config.working_dir)
+        try:
+            self.rpc_address = await nursery.start(server.run)
+        except BindError as exc:
+            return exc
         return None
 
     async def _start_http(

@@ -224,7 +224,7 @@ def _load(
     logs = fields.get("logs")
     if logs is not None and logs.output not in _STREAMS:
         fields["logs"] = attrs.evolve(logs, output=str(directory / logs.output))
-    return Config(**fields, source=source)
+    return Config(**fields, source=source, data=tree)
 
 
 def _plain(value: Any, path: _Path, origin: str) -> Any:
