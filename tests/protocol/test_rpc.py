@@ -89,8 +89,10 @@ def test_rpc_request_needs_exactly_two_options(options: tuple[int, ...]) -> None
     frame = frame_of(encode_frame(0x08, b"a.B", options))
     with pytest.raises(BadRpcCall) as info:
         parse_request(frame)
-    assert info.value.text == OPTIONS_ERROR == (
-        "should be 2 options. SEQ_ID and METHOD_LEN"
+    assert (
+        info.value.text
+        == OPTIONS_ERROR
+        == ("should be 2 options. SEQ_ID and METHOD_LEN")
     )
     assert info.value.seq == (options[0] if options else 0)
 
