@@ -182,3 +182,19 @@ async def test_pool_remove_worker_picks_a_worker_not_already_leaving() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert len(pool.workers) == 1
         assert first not in pool.workers, "replaced, as a TTL worker is"
+
+
+async def test_pool_wait_ready_returns_once_replacements_serve(autojump_clock) -> None:
+    async def slow_boot(process) -> None:
+        await trio.sleep(2)
+
+    spawner = FakeSpawner(boot=slow_boot)
+    async with running(spawner, num_workers=2) as pool:
+        old = set(pool.workers)
+        start = trio.current_time()
+        await pool.reset()
+        await pool.wait_ready()
+        assert trio.current_time() - start >= 2
+        serving = [w for w in pool.workers if w.state is WorkerState.READY]
+        assert len(serving) == 2
+        assert old.isdisjoint(serving)

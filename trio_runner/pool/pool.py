@@ -142,6 +142,7 @@ class Pool:
         self._idle.set()
         self._execs = 0
         self._start_failure: WorkerStartError | None = None
+        self._offered = trio.Event()  # set (and replaced) when a worker joins
 
     # -- public ------------------------------------------------------------
 
@@ -305,6 +306,20 @@ class Pool:
         with trio.move_on_after(self.config.reset_timeout):
             for worker in old:
                 await worker.wait_stopped()
+
+    async def wait_ready(self) -> None:
+        """Return once every slot has a worker that takes requests.
+
+        After ``reset`` that means the new workers serve. While workers
+        cannot start this waits: the caller bounds it.
+        """
+        while self._usable() < self._slots:
+            await self._offered.wait()
+
+    @property
+    def start_failure(self) -> WorkerStartError | None:
+        """Why the last worker start failed, while starts keep failing."""
+        return self._start_failure
 
     async def add_worker(self) -> Worker:
         """Grow the pool by one worker; return it once it has handshaken.
@@ -503,6 +518,8 @@ class Pool:
             self._dismiss(worker, Retirement.SHUTDOWN)
         else:
             self._allocator.put(worker)
+        self._offered.set()
+        self._offered = trio.Event()
 
     def _dismiss(self, worker: Worker, reason: Retirement) -> None:
         worker.mark(reason)

@@ -1,15 +1,18 @@
 """``resetter.*``: replace a pool's workers, as RoadRunner's ``rr reset`` does.
 
 ``resetter.Reset("http")`` returns ``true`` once the reset is done: every
-old worker has finished its request and stopped (or ``reset_timeout`` ran
-out) and new ones serve. No request is dropped: those that arrive meanwhile
-wait for the new workers. ``resetter.List`` names the pools.
+old worker has finished its request and stopped and new ones serve, all
+within ``reset_timeout`` (else an error says so). No request is dropped:
+those that arrive meanwhile wait for the new workers. ``resetter.List``
+names the pools.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+
+import trio
 
 from trio_runner.errors import RpcError
 from trio_runner.pool import Pool
@@ -38,8 +41,16 @@ class Resetter:
             known = ", ".join(sorted(self._pools)) or "none"
             raise RpcError(f"no pool named {name!r} to reset (pools: {known})")
         logger.info("rpc: resetting pool %s", name, extra={"pool": name})
-        await pool.reset()
-        return True
+        with trio.move_on_after(pool.config.reset_timeout):
+            await pool.reset()
+            await pool.wait_ready()
+            return True
+        failure = pool.start_failure
+        why = f": {str(failure).splitlines()[0]}" if failure else ""
+        raise RpcError(
+            f"pool {name}: the reset did not finish within "
+            f"{pool.config.reset_timeout:g} s (reset_timeout){why}"
+        )
 
     async def list(self, _: bool) -> list[str]:
         return sorted(self._pools)
