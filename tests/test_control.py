@@ -132,7 +132,8 @@ def test_reset_under_load_loses_no_request(tmp_path: Path, rpc_socket: Path) -> 
     assert failures == []
     assert resets >= 4
     assert len(answered) > 50
-    assert len(set(answered)) >= 2 * resets, "each reset brought new workers"
+    # Each reset brings two new workers; the last pair may see no request.
+    assert len(set(answered)) >= 2 * (resets - 1), "resets brought new workers"
 
 
 @pytest.mark.php
