@@ -193,6 +193,28 @@ def test_stop_without_a_pid_file_is_one_line(
     stale.write_text("999999999\n")
     assert main(["stop", "-p", str(stale)]) == 1
     assert "is running; the pid file is stale" in capsys.readouterr().err
+    # A pid reused by another program is never signalled.
+    with subprocess.Popen(["sleep", "30"]) as other:
+        try:
+            stale.write_text(f"{other.pid}\n")
+            assert main(["stop", "-p", str(stale)]) == 1
+            err = capsys.readouterr().err
+            assert f"process {other.pid} (from {stale}) is not trio_runner" in err
+            assert other.poll() is None
+        finally:
+            other.kill()
+
+
+def test_cli_help_lists_the_control_commands_and_options(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("workers", "reset", "stop"):
+        assert name in out
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "--dotenv" in out and "--pid-file" in out
 
 
 @pytest.mark.parametrize("command_name", ["workers", "reset"])

@@ -192,6 +192,14 @@ def stop(pid_file: Path, *, force: bool = False, timeout: float = 60.0) -> int:
         )
         return EXIT_FAILED
     pid = int(text)
+    other = _not_trio_runner(pid)
+    if other is not None:
+        print(
+            f"trio_runner: process {pid} (from {pid_file}) is not trio_runner "
+            f"(it runs {other[:60]!r}); the pid file is stale, not signalling it",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     try:
         os.kill(pid, signal.SIGTERM)
         if force:
@@ -218,6 +226,22 @@ def stop(pid_file: Path, *, force: bool = False, timeout: float = 60.0) -> int:
         time.sleep(0.05)
     print(f"trio_runner (pid {pid}) stopped")
     return 0
+
+
+def _not_trio_runner(pid: int) -> str | None:
+    """The command line of ``pid`` if it is visibly not trio_runner.
+
+    A pid file outlives a crashed server, and its pid may be reused by
+    anything; that must not be signalled. None when it is trio_runner or
+    cannot be told (then ``os.kill`` reports what is wrong).
+    """
+    try:
+        command = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    if not command or "trio_runner" in command or "trio-runner" in command:
+        return None
+    return command
 
 
 def _running(pid: int) -> bool:

@@ -923,3 +923,17 @@ def test_load_reload_service_errors_name_the_pool() -> None:
         "roadrunner.toml: unknown key reload.services.http.dir "
         "(did you mean reload.services.http.dirs?)"
     )
+
+
+def test_load_config_keeps_what_it_read_for_rpc_config(tmp_path) -> None:
+    path = tmp_path / "roadrunner.toml"
+    path.write_text(
+        '[server]\ncommand = "php ${APP}"\n[rpc]\nlisten = "tcp://127.0.0.1:6001"\n'
+    )
+    config = load_config(
+        path, overrides=["rpc.listen=tcp://127.0.0.1:7001"], env={"APP": "w.php"}
+    )
+    assert config.data == {
+        "server": {"command": "php w.php"},
+        "rpc": {"listen": "tcp://127.0.0.1:7001"},
+    }

@@ -8,6 +8,7 @@ interleaved calls are driven frame by frame on one connection.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import psutil
@@ -16,6 +17,8 @@ import trio
 
 from tests.php_workers import PHP_DIR, is_gone
 from tests.rpc.wire import open_wire
+from trio_runner.config import load_config
+from trio_runner.errors import BindError
 from trio_runner.protocol import Codec, Payload, encode_request
 from trio_runner.server import Server
 
@@ -24,13 +27,13 @@ pytestmark = pytest.mark.php
 TIMEOUT = 15
 
 
-async def start(php_server, socket: Path, workers: int = 2) -> Server:
+async def start(php_server, path: Path, workers: int = 2) -> Server:
     server: Server = await php_server(
         script=PHP_DIR / "http_exit_on_path.php",
         num_workers=workers,
-        overrides=[f"rpc.listen=unix://{socket}"],
+        overrides=[f"rpc.listen=unix://{path}"],
     )
-    assert server.rpc_address == f"unix://{socket}"
+    assert server.rpc_address == f"unix://{path}"
     return server
 
 
@@ -111,3 +114,20 @@ async def test_rpc_php_workers_get_rr_rpc(php_server, rpc_socket) -> None:
         )
         reply = await server.pools["http"].exec(Payload(b"{}", b""))
     assert json.loads(reply.body)["RR_RPC"] == f"unix://{rpc_socket}"
+
+
+async def test_rpc_address_in_use_fails_start_up_before_any_worker() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = load_config(
+            text=(
+                f'[server]\ncommand = "php {PHP_DIR / "echo.php"}"\n'
+                f'[http]\naddress = "127.0.0.1:0"\n'
+                f'[rpc]\nlisten = "tcp://127.0.0.1:{port}"\n'
+            )
+        )
+        with trio.fail_after(TIMEOUT), pytest.raises(BindError) as info:
+            await Server(config).run()
+    assert f"rpc.listen: cannot listen on tcp://127.0.0.1:{port}" in str(info.value)
