@@ -1,7 +1,9 @@
-"""Test services: methods whose behaviour the wire tests control."""
+"""Test services and providers: methods whose behaviour the tests control,
+a metrics sink and a status provider standing in for trio_runner.metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -61,3 +63,48 @@ class Probe:
         if how == "closed":
             raise PoolClosed("pool http is not running")
         raise ZeroDivisionError("a bug")
+
+
+@attrs.define
+class Sink:
+    """Records metrics calls; knows only what was declared."""
+
+    calls: list[tuple[Any, ...]] = attrs.field(factory=list)
+    declared: dict[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def declare(self, name: str, collector: Mapping[str, Any]) -> None:
+        self.declared.setdefault(name, collector)
+        self.calls.append(("declare", name, dict(collector)))
+
+    def _op(self, op: str, name: str, value: float, labels: Sequence[str]) -> None:
+        if name not in self.declared:
+            raise RpcError(f"undefined collector {name}, try first Declare")
+        if self.declared[name].get("labels") and not labels:
+            raise RpcError(f"required labels for collector {name}")
+        self.calls.append((op, name, value, tuple(labels)))
+
+    def add(self, name: str, value: float, labels: Sequence[str]) -> None:
+        self._op("add", name, value, labels)
+
+    def sub(self, name: str, value: float, labels: Sequence[str]) -> None:
+        self._op("sub", name, value, labels)
+
+    def set(self, name: str, value: float, labels: Sequence[str]) -> None:
+        self._op("set", name, value, labels)
+
+    def observe(self, name: str, value: float, labels: Sequence[str]) -> None:
+        self._op("observe", name, value, labels)
+
+    def unregister(self, name: str) -> None:
+        self.declared.pop(name)
+        self.calls.append(("unregister", name))
+
+
+class Health:
+    def status(self, plugin: str) -> tuple[int, str]:
+        if plugin != "http":
+            raise RpcError(f"no such plugin: {plugin}")
+        return 200, "1 of 1 workers alive"
+
+    def ready(self, plugin: str) -> tuple[int, str]:
+        return 503, "all workers busy"

@@ -16,10 +16,12 @@ import pytest
 import trio
 
 from tests.php_workers import PHP_DIR, is_gone
+from tests.rpc.services import Sink
 from tests.rpc.wire import open_wire
 from trio_runner.config import load_config
 from trio_runner.errors import BindError
 from trio_runner.protocol import Codec, Payload, encode_request
+from trio_runner.rpc import MetricsService
 from trio_runner.server import Server
 
 pytestmark = pytest.mark.php
@@ -131,3 +133,24 @@ async def test_rpc_address_in_use_fails_start_up_before_any_worker() -> None:
         with trio.fail_after(TIMEOUT), pytest.raises(BindError) as info:
             await Server(config).run()
     assert f"rpc.listen: cannot listen on tcp://127.0.0.1:{port}" in str(info.value)
+
+
+async def test_rpc_server_serves_the_extra_services_it_is_given(rpc_socket) -> None:
+    sink = Sink()
+    config = load_config(
+        text=(
+            f'[server]\ncommand = "php {PHP_DIR / "echo.php"}"\n'
+            f'[http]\naddress = "127.0.0.1:0"\n[http.pool]\nnum_workers = 1\n'
+            f'[rpc]\nlisten = "unix://{rpc_socket}"\n'
+        )
+    )
+    server = Server(config, rpc_services=[MetricsService(sink)])
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            async with open_wire(f"unix://{rpc_socket}") as wire:
+                await wire.call(1, "metrics.Declare", b'{"name": "hits"}')
+                reply = await wire.reply()
+            server.stop()
+    assert reply.body == b"true"
+    assert sink.calls == [("declare", "hits", {})]

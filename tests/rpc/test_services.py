@@ -11,7 +11,7 @@ import base64
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ import trio.testing
 
 from tests.fakes import FakeSpawner
 from tests.pool.test_pool import config
+from tests.rpc.services import Health, Sink
 from tests.rpc.wire import Wire, open_wire
 from trio_runner import RR_VERSION
 from trio_runner.errors import RpcError
@@ -49,51 +50,6 @@ WORKER_KEYS = {
     "command",
     "statusStr",
 }
-
-
-@attrs.define
-class Sink:
-    """Records metrics calls; knows only what was declared."""
-
-    calls: list[tuple[Any, ...]] = attrs.field(factory=list)
-    declared: dict[str, Mapping[str, Any]] = attrs.field(factory=dict)
-
-    def declare(self, name: str, collector: Mapping[str, Any]) -> None:
-        self.declared.setdefault(name, collector)
-        self.calls.append(("declare", name, dict(collector)))
-
-    def _op(self, op: str, name: str, value: float, labels: Sequence[str]) -> None:
-        if name not in self.declared:
-            raise RpcError(f"undefined collector {name}, try first Declare")
-        if self.declared[name].get("labels") and not labels:
-            raise RpcError(f"required labels for collector {name}")
-        self.calls.append((op, name, value, tuple(labels)))
-
-    def add(self, name: str, value: float, labels: Sequence[str]) -> None:
-        self._op("add", name, value, labels)
-
-    def sub(self, name: str, value: float, labels: Sequence[str]) -> None:
-        self._op("sub", name, value, labels)
-
-    def set(self, name: str, value: float, labels: Sequence[str]) -> None:
-        self._op("set", name, value, labels)
-
-    def observe(self, name: str, value: float, labels: Sequence[str]) -> None:
-        self._op("observe", name, value, labels)
-
-    def unregister(self, name: str) -> None:
-        self.declared.pop(name)
-        self.calls.append(("unregister", name))
-
-
-class Health:
-    def status(self, plugin: str) -> tuple[int, str]:
-        if plugin != "http":
-            raise RpcError(f"no such plugin: {plugin}")
-        return 200, "1 of 1 workers alive"
-
-    def ready(self, plugin: str) -> tuple[int, str]:
-        return 503, "all workers busy"
 
 
 @attrs.define
