@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,3 +16,12 @@ def golden_frames() -> dict[str, dict[str, object]]:
     """The worked frames of PROTOCOL.md 1.6, shared with the PHP tests."""
     data = json.loads((TESTS / "golden" / "frames.json").read_text())
     return data["frames"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def rpc_socket() -> Iterator[Path]:
+    """A unix socket path short enough for AF_UNIX's 108 bytes (tmp_path
+    often is not), in a directory removed after the test."""
+    directory = Path(tempfile.mkdtemp(prefix="rr-rpc-"))
+    yield directory / "rpc.sock"
+    shutil.rmtree(directory, ignore_errors=True)

@@ -60,6 +60,28 @@ def test_log_json_records_have_stable_keys(monkeypatch, restore_root) -> None:
     assert record["ts"].endswith("Z")
 
 
+def test_log_attrs_show_after_the_extras(monkeypatch, restore_root) -> None:
+    stream, output = capture(monkeypatch)
+    logging.getLogger("trio_runner.app").info(
+        "order shipped", extra={"pid": 4, "attrs": {"order": "42", "to": "Lyon"}}
+    )
+    output.close()
+    assert "app  order shipped pid=4 order=42 to=Lyon" in stream.getvalue()
+
+
+def test_log_json_attrs_are_fields_that_never_replace_standard_ones(
+    monkeypatch, restore_root
+) -> None:
+    stream, output = capture(monkeypatch, encoding="json")
+    logging.getLogger("trio_runner.app").warning(
+        "low disk", extra={"attrs": {"free": "2%", "msg": "not the message"}}
+    )
+    output.close()
+    record = json.loads(stream.getvalue())
+    assert record["msg"] == "low disk"
+    assert record["free"] == "2%"
+
+
 @pytest.mark.parametrize(
     ("settings", "shown"),
     [

@@ -17,7 +17,7 @@ from tests.fakes import FakePHP, FakeSpawner
 from tests.metrics.scrape import value
 from tests.servers import PHP
 from trio_runner.config import PoolConfig, StatusConfig
-from trio_runner.errors import BindError, RpcMethodError
+from trio_runner.errors import BindError, RpcError
 from trio_runner.pool import Pool
 from trio_runner.protocol import Payload
 from trio_runner.status import PluginStatus, StatusService
@@ -103,7 +103,7 @@ async def test_status_debug_pool_is_healthy_without_resident_workers() -> None:
 def test_status_rpc_methods_refuse_an_unknown_plugin() -> None:
     service = StatusService(LOCAL, {})
     for method in (service.status, service.ready):
-        with pytest.raises(RpcMethodError) as info:
+        with pytest.raises(RpcError) as info:
             method("jobs")
         assert (
             str(info.value) == "no plugin named 'jobs' reports a status (known: none)"

@@ -1,21 +1,28 @@
 """The command line: ``python -m trio_runner serve -c roadrunner.toml``.
 
+``serve`` runs the server; ``workers``, ``reset`` and ``stop`` control a
+running one (``trio_runner.control``): the first two over RPC at the
+config's ``rpc.listen``, ``stop`` through the pid file ``serve -p`` wrote.
+
 Exit codes: 0 after a clean stop, 1 when start-up failed (bad config, a
-worker that cannot start), 2 for bad command-line usage, 130 when forced
-by a second signal.
+worker that cannot start) or a control command could not do its job, 2
+for bad command-line usage, 130 when forced by a second signal.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import trio
+from dotenv import load_dotenv
 
+from trio_runner import control
 from trio_runner._version import RR_VERSION, __version__
 from trio_runner.config import DEFAULT_PATH, Config, load_config
 from trio_runner.errors import ConfigError, TrioRunnerError
@@ -46,23 +53,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve",
-        help="start the server",
-        description="Start the workers and the fronts configured in the file.",
-    )
-    serve.add_argument(
+    # The config options every command that reads the config shares.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
         "-c",
         "--config",
         default=DEFAULT_PATH,
         help=f"configuration file (default: {DEFAULT_PATH})",
     )
-    serve.add_argument(
+    config.add_argument(
         "-w",
         "--workdir",
         help="working directory of the workers (default: the config's directory)",
     )
-    serve.add_argument(
+    config.add_argument(
         "-o",
         "--override",
         action="append",
@@ -70,7 +74,70 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. -o http.address=127.0.0.1:9000 (repeatable)",
     )
+    config.add_argument(
+        "--dotenv",
+        metavar="FILE",
+        help="read KEY=VALUE lines from FILE into the environment before the "
+        "config (variables already set win)",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[config],
+        help="start the server",
+        description="Start the workers and the fronts configured in the file.",
+    )
     serve.add_argument("-s", "--silent", action="store_true", help="log only errors")
+    serve.add_argument(
+        "-p",
+        "--pid-file",
+        nargs="?",
+        const=".pid",
+        metavar="FILE",
+        help="write the server's pid to FILE (default with -p alone: .pid), "
+        "for `stop`; removed at exit",
+    )
+
+    workers = commands.add_parser(
+        "workers",
+        parents=[config],
+        help="show the workers of a running server",
+        description=(
+            "Print each pool's workers (pid, status, requests served, memory, "
+            "CPU, age), asked over RPC at the config's rpc.listen."
+        ),
+    )
+    workers.add_argument(
+        "-i", "--interactive", action="store_true", help="refresh every second"
+    )
+    workers.add_argument("pools", nargs="*", metavar="POOL", help="default: all")
+
+    reset = commands.add_parser(
+        "reset",
+        parents=[config],
+        help="replace the workers of a running server",
+        description=(
+            "Reset pools over RPC: fresh workers, no request lost. Returns "
+            "once each reset is done."
+        ),
+    )
+    reset.add_argument("pools", nargs="*", metavar="POOL", help="default: all")
+
+    stop = commands.add_parser(
+        "stop",
+        help="stop a running server",
+        description="Signal the server whose pid `serve -p` wrote, and wait.",
+    )
+    stop.add_argument(
+        "-p",
+        "--pid-file",
+        default=".pid",
+        metavar="FILE",
+        help="the pid file (default: .pid)",
+    )
+    stop.add_argument(
+        "-f", "--force", action="store_true", help="stop at once, not gracefully"
+    )
 
     commands.add_parser(
         "php-lib",
@@ -92,18 +159,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "stop":
+        return control.stop(Path(args.pid_file), force=args.force)
+    if args.command in ("workers", "reset"):
+        config = _config(args)
+        if config is None:
+            return EXIT_STARTUP_FAILED
+        if args.command == "workers":
+            return control.workers(config, args.pools, interactive=args.interactive)
+        return control.reset(config, args.pools)
     parser.print_help()
     return 2
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace) -> Config | None:
+    """The config the arguments name, or None after printing why not."""
+    if args.dotenv is not None:
+        if not Path(args.dotenv).is_file():
+            print(f"trio_runner: --dotenv {args.dotenv}: no such file", file=sys.stderr)
+            return None
+        load_dotenv(args.dotenv, override=False)
     try:
-        config = load_config(
+        return load_config(
             Path(args.config), overrides=args.override, working_dir=args.workdir
         )
     except ConfigError as exc:
         print(f"trio_runner: {exc}", file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
         return EXIT_STARTUP_FAILED
+    pid_file = Path(args.pid_file) if args.pid_file else None
+    if pid_file is not None:
+        try:
+            pid_file.write_text(f"{os.getpid()}\n")
+        except OSError as exc:
+            print(
+                f"trio_runner: cannot write the pid file {pid_file}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return EXIT_STARTUP_FAILED
+    try:
+        return _serve_config(config, args)
+    finally:
+        if pid_file is not None:
+            _remove_pid_file(pid_file)
+
+
+def _remove_pid_file(pid_file: Path) -> None:
+    """Remove ``pid_file`` if it still names this process."""
+    try:
+        if pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
+    except OSError:
+        pass
+
+
+def _serve_config(config: Config, args: argparse.Namespace) -> int:
     try:
         output = configure_logging(config.logs, silent=args.silent)
     except OSError as exc:

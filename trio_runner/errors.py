@@ -8,6 +8,8 @@
     │   ├── LocalProtocolError    we misused it: a bug in trio_runner
     │   └── RemoteProtocolError   the peer (PHP) sent something invalid
     │       ├── FrameCorrupted    header CRC mismatch: stray output on stdout
+    │       ├── BadRpcCall        a whole frame that is not an RPC call;
+    │       │                     answered with an error, the link goes on
     │       ├── RelayClosed       end of file where a frame was due: the
     │       │                     worker exited or was killed
     │       └── ScriptNotFound    "Could not open input file": the worker
@@ -21,9 +23,12 @@
     ├── NoFreeWorkers             no worker freed up within allocate_timeout
     │   └── QueueFull             the wait queue is full; refused at once
     ├── PoolClosed                the pool is stopping or stopped
+    ├── PoolSizeError             the pool cannot grow or shrink that way
+    │                             (its last worker, debug mode, 500 workers)
     ├── BindError                 a front cannot listen on its address
-    ├── RpcMethodError            an RPC method refused its call; str() is the
-    │                             exact error text the RPC reply carries
+    ├── RpcError                  an RPC call failed; the text is what the
+    │   │                         caller sees (PHP code matches some texts)
+    │   └── RpcUnreachable        no server answers at the RPC address
     └── InternalError             a broken invariant: a bug in trio_runner
 
 trio and OS errors are translated into this tree at one boundary each
@@ -34,6 +39,7 @@ with ``raise ... from`` so the original stays in the traceback.
 from __future__ import annotations
 
 __all__ = [
+    "BadRpcCall",
     "BindError",
     "ConfigError",
     "FrameCorrupted",
@@ -41,11 +47,13 @@ __all__ = [
     "LocalProtocolError",
     "NoFreeWorkers",
     "PoolClosed",
+    "PoolSizeError",
     "ProtocolError",
     "QueueFull",
     "RelayClosed",
     "RemoteProtocolError",
-    "RpcMethodError",
+    "RpcError",
+    "RpcUnreachable",
     "ScriptNotFound",
     "SoftError",
     "TrioRunnerError",
@@ -87,6 +95,22 @@ class FrameCorrupted(RemoteProtocolError):
     def __init__(self, message: str, data: bytes = b"") -> None:
         super().__init__(message)
         self.data = data
+
+
+class BadRpcCall(RemoteProtocolError):
+    """An RPC request frame that cannot be a call (wrong option count, ...).
+
+    The frame was whole, so the connection stays usable. ``seq``, ``method``
+    and ``codec`` (a flags bit) are what could be read of it, for the error
+    reply; ``text`` is the reply's text.
+    """
+
+    def __init__(self, text: str, *, seq: int, method: str, codec: int) -> None:
+        super().__init__(text)
+        self.text = text
+        self.seq = seq
+        self.method = method
+        self.codec = codec
 
 
 class RelayClosed(RemoteProtocolError):
@@ -183,18 +207,24 @@ class PoolClosed(TrioRunnerError):
     """The pool is shutting down or has shut down."""
 
 
+class PoolSizeError(TrioRunnerError):
+    """A worker cannot be added to or removed from the pool; nothing changed."""
+
+
 class BindError(TrioRunnerError):
     """A front could not listen on its configured address (in use, say)."""
 
 
-class RpcMethodError(TrioRunnerError):
-    """An RPC method (``metrics.Add``, ``status.Ready``, ...) refused a call.
+class RpcError(TrioRunnerError):
+    """An RPC call failed. The message is the error text on the wire.
 
-    ``str(exc)`` is the whole error text the RPC reply must carry, word for
-    word: PHP clients match parts of it (``undefined collector``,
-    ``tried to register existing collector``), so the RPC server sends it
-    unchanged with the error flag and adds nothing.
+    A method raises it to answer its caller with an error reply carrying
+    exactly this text; the RPC client raises it when a reply is an error.
     """
+
+
+class RpcUnreachable(RpcError):
+    """The RPC client could not connect: nothing listens at the address."""
 
 
 class InternalError(TrioRunnerError):

@@ -15,6 +15,8 @@ duration string such as ``"3.2ms"``), ``remote_address`` and ``bytes``.
 component; :data:`CHANNELS` maps RoadRunner's plugin names to the loggers
 each covers. A channel with its own output gets its own writer thread, and
 its records no longer reach the main output.
+A record may also carry ``attrs``, a mapping of free-form attributes (PHP's
+log context through the RPC app logger), shown the same way after those.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ def _timestamp(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
 
 
+def _attrs(record: logging.LogRecord) -> Mapping[str, object]:
+    attrs = getattr(record, "attrs", None)
+    return attrs if isinstance(attrs, Mapping) else {}
+
+
 class ConsoleFormatter(logging.Formatter):
     """``ts LEVEL logger message key=value ...`` on one line."""
 
@@ -98,6 +105,7 @@ class ConsoleFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None and key != "source":
                 parts.append(f"{key}={value}")
+        parts.extend(f"{key}={value}" for key, value in _attrs(record).items())
         line = "  ".join(parts[:3]) + "  " + " ".join(parts[3:])
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -119,6 +127,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 data[key] = value
+        for key, value in _attrs(record).items():
+            data.setdefault(key, value)  # never over a standard key
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)

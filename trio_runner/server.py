@@ -1,13 +1,15 @@
 """The whole server: relay, pools and fronts, started and stopped in order.
 
-Start-up: the relay listener (socket relays only), then every pool in
-parallel (all workers handshaken), then the services (metrics, status),
+Start-up: the RPC listener (``[rpc]``; first, so PHP code can call it
+while it boots), the relay listener (socket relays only), then every pool
+in parallel (all workers handshaken), then the services (metrics, status),
 then the fronts bind their sockets; only then is the server ready. A
 worker that cannot start fails start-up with its own output.
 
 Shutdown (``stop``) runs the other way: fronts stop accepting and let
 in-flight requests finish within ``endure.grace_period``, then pools stop their
-workers (stop frame, then SIGKILL after ``destroy_timeout``). Cancelling
+workers (stop frame, then SIGKILL after ``destroy_timeout``), and the RPC
+listener closes last, so workers can log through it until the end. Cancelling
 ``run`` instead kills everything at once, still reaping every process.
 """
 
@@ -20,7 +22,7 @@ import ssl
 import attrs
 import trio
 
-from trio_runner.config.model import Config, HttpConfig
+from trio_runner.config.model import Config, HttpConfig, RpcConfig
 from trio_runner.errors import (
     BindError,
     ConfigError,
@@ -36,6 +38,16 @@ from trio_runner.pool import Pool
 from trio_runner.process import ProcessSpawner, open_relay, worker_environment
 from trio_runner.process.relay import PipeRelay, SocketRelay
 from trio_runner.reload import watch_for_reload
+from trio_runner.rpc import (
+    AppLogger,
+    Informer,
+    Resetter,
+    RpcInfo,
+    RpcServer,
+    RpcService,
+)
+from trio_runner.rpc import MetricsService as RpcMetrics
+from trio_runner.rpc import StatusService as RpcStatus
 from trio_runner.status import StatusService
 
 __all__ = ["Server"]
@@ -57,6 +69,10 @@ class Server:
             ``app`` is the sink of the ``metrics.*`` RPC methods.
         status: the status service (``[status]``), once started; its
             ``status`` and ``ready`` answer the ``status.*`` RPC methods.
+        rpc_address: where the RPC service listens (``[rpc]``), once started.
+        rpc_services: RPC services served besides the built-in informer,
+            resetter, ``rpc.*`` and app logger, e.g. ``metrics.*`` and
+            ``status.*`` (``rpc.MetricsService``, ``rpc.StatusService``).
     """
 
     config: Config
@@ -65,6 +81,8 @@ class Server:
     https_address: str | None = None
     metrics: MetricsService | None = None
     status: StatusService | None = None
+    rpc_address: str | None = None
+    rpc_services: list[RpcService] = attrs.field(factory=list)
     _stopping: trio.Event = attrs.field(factory=trio.Event)
     _bridges: list[HttpBridge] = attrs.field(factory=list)
     _tls: ssl.SSLContext | None = None
@@ -135,13 +153,13 @@ class Server:
                 self._tls = server_context(config.http.ssl, config.working_dir)
             except ConfigError as exc:
                 return exc
+        failure = self._make_services()
+        if failure is not None:
+            return failure
         if config.rpc is not None:
-            # TODO: #5 the RPC service; until then nothing listens here.
-            logger.warning(
-                "rpc: workers get RR_RPC=%s, but the RPC service is not "
-                "implemented yet: RPC calls from PHP will fail to connect",
-                config.rpc.listen,
-            )
+            failure = await self._start_rpc(nursery, config.rpc)
+            if failure is not None:
+                return failure
         try:
             relay = await open_relay(
                 config.server.relay,
@@ -151,7 +169,6 @@ class Server:
         except BindError as exc:
             return exc
         pools = [self._make_pool(name, relay) for name in self._pool_names()]
-        failure: TrioRunnerError | None
         failure = await self._start_pools(pools, pool_nursery=nursery)
         if failure is not None:
             return failure
@@ -185,6 +202,30 @@ class Server:
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
+        return None
+
+    async def _start_rpc(
+        self, nursery: trio.Nursery, rpc: RpcConfig
+    ) -> TrioRunnerError | None:
+        """Listen on ``rpc.listen`` with every RPC service."""
+        services: list[RpcService] = [
+            Informer(self.pools),  # the live dict: pools are added below
+            Resetter(self.pools),
+            RpcInfo(self.config.data or {}),
+            AppLogger(),
+            *self.rpc_services,
+        ]
+        # Without [metrics] or [status], calls to them get "can't find
+        # service", as with RoadRunner when the plugin is not configured.
+        if self.metrics is not None:
+            services.append(RpcMetrics(self.metrics.app))
+        if self.status is not None:
+            services.append(RpcStatus(self.status))
+        server = RpcServer(rpc.listen, services, base_dir=self.config.working_dir)
+        try:
+            self.rpc_address = await nursery.start(server.run)
+        except BindError as exc:
+            return exc
         return None
 
     async def _start_http(
@@ -263,20 +304,29 @@ class Server:
             return BindError(f"http.ssl: {exc} ({hint})")
         return None
 
-    async def _start_services(
-        self, service_nursery: trio.Nursery
-    ) -> TrioRunnerError | None:
-        """Start metrics and status, if configured; they run until the
-        server's nursery is cancelled, after the pools have stopped."""
+    def _make_services(self) -> TrioRunnerError | None:
+        """Build metrics and status, if configured, before RPC serves them."""
         config = self.config
         try:
             if config.metrics is not None:
                 self.metrics = MetricsService(config.metrics, self.pools)
-                await service_nursery.start(self.metrics.run)
             if config.status is not None:
                 self.status = StatusService(config.status, self.pools)
+        except ConfigError as exc:
+            return exc
+        return None
+
+    async def _start_services(
+        self, service_nursery: trio.Nursery
+    ) -> TrioRunnerError | None:
+        """Serve metrics and status; they run until the server's nursery is
+        cancelled, after the pools have stopped."""
+        try:
+            if self.metrics is not None:
+                await service_nursery.start(self.metrics.run)
+            if self.status is not None:
                 await service_nursery.start(self.status.run)
-        except (BindError, ConfigError) as exc:
+        except BindError as exc:
             return exc
         return None
 

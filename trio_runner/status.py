@@ -18,7 +18,7 @@ for none answers 400 with a line saying how to ask.
 
 ``status`` and ``ready`` are for the ``status.Status`` and ``status.Ready``
 RPC methods: they return the same report for one plugin, and raise
-``RpcMethodError`` for a plugin that is not known.
+``RpcError`` for a plugin that is not known.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from trio_runner.config.model import StatusConfig
-from trio_runner.errors import BindError, RpcMethodError
+from trio_runner.errors import BindError, RpcError
 from trio_runner.http.endpoint import Endpoint, Reply, allow_methods
 from trio_runner.http.serve import serve_http
 from trio_runner.pool import Pool
@@ -89,7 +89,7 @@ class StatusService:
         """Whether ``plugin`` is healthy (``status.Status``).
 
         Raises:
-            RpcMethodError: no plugin of that name.
+            RpcError: no plugin of that name.
         """
         return self._known(plugin, self._health)
 
@@ -97,7 +97,7 @@ class StatusService:
         """Whether ``plugin`` can take a request now (``status.Ready``).
 
         Raises:
-            RpcMethodError: no plugin of that name.
+            RpcError: no plugin of that name.
         """
         return self._known(plugin, self._readiness)
 
@@ -139,7 +139,7 @@ class StatusService:
     ) -> PluginStatus:
         pool = self._pools.get(plugin)
         if pool is None:
-            raise RpcMethodError(self._unknown(plugin))
+            raise RpcError(self._unknown(plugin))
         return check(plugin, pool)
 
     def _unknown(self, plugin: str) -> str:

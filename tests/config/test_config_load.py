@@ -1077,3 +1077,17 @@ def test_load_log_channels_inherit_and_files_are_under_working_dir(
     assert http.output == str(tmp_path / "logs" / "access.log")
     assert (http.level, http.encoding, http.mode) == (None, None, None)
     assert (pool.level, pool.output) == ("debug", None)
+
+
+def test_load_config_keeps_what_it_read_for_rpc_config(tmp_path) -> None:
+    path = tmp_path / "roadrunner.toml"
+    path.write_text(
+        '[server]\ncommand = "php ${APP}"\n[rpc]\nlisten = "tcp://127.0.0.1:6001"\n'
+    )
+    config = load_config(
+        path, overrides=["rpc.listen=tcp://127.0.0.1:7001"], env={"APP": "w.php"}
+    )
+    assert config.data == {
+        "server": {"command": "php w.php"},
+        "rpc": {"listen": "tcp://127.0.0.1:7001"},
+    }

@@ -10,7 +10,7 @@ from prometheus_client.exposition import generate_latest
 
 from tests.metrics.scrape import types, value
 from trio_runner.config import CollectorConfig
-from trio_runner.errors import ConfigError, RpcMethodError
+from trio_runner.errors import ConfigError, RpcError
 from trio_runner.metrics import AppMetrics, QuantileSummary
 
 
@@ -83,12 +83,12 @@ def test_app_update_of_an_undeclared_collector_says_to_declare_it(
     metrics: AppMetrics,
 ) -> None:
     for method in (metrics.add, metrics.sub, metrics.set, metrics.observe):
-        with pytest.raises(RpcMethodError) as info:
+        with pytest.raises(RpcError) as info:
             method("missing", 1, [])
         assert str(info.value).startswith(
             "undefined collector missing, try first Declare"
         )
-    with pytest.raises(RpcMethodError, match=r"^undefined collector missing"):
+    with pytest.raises(RpcError, match=r"^undefined collector missing"):
         metrics.unregister("missing")
 
 
@@ -96,10 +96,10 @@ def test_app_vector_without_labels_is_refused_as_roadrunner_words_it(
     metrics: AppMetrics,
 ) -> None:
     metrics.declare("hits", {"type": "counter", "labels": ["path"]})
-    with pytest.raises(RpcMethodError) as info:
+    with pytest.raises(RpcError) as info:
         metrics.add("hits", 1, [])
     assert str(info.value) == "required labels for collector hits"
-    with pytest.raises(RpcMethodError, match=r"takes 1 label value\(s\) \(path\)"):
+    with pytest.raises(RpcError, match=r"takes 1 label value\(s\) \(path\)"):
         metrics.add("hits", 1, ["a", "b"])
 
 
@@ -124,13 +124,13 @@ def test_app_update_a_type_does_not_take_is_refused(
     metrics: AppMetrics, kind: str, method: str, message: str
 ) -> None:
     metrics.declare("m", {"type": kind})
-    with pytest.raises(RpcMethodError, match=f"collector m is a {kind}: {message}"):
+    with pytest.raises(RpcError, match=f"collector m is a {kind}: {message}"):
         getattr(metrics, method)("m", 1, [])
 
 
 def test_app_counter_never_goes_down(metrics: AppMetrics) -> None:
     metrics.declare("done", {"type": "counter"})
-    with pytest.raises(RpcMethodError, match="can only go up, got -1"):
+    with pytest.raises(RpcError, match="can only go up, got -1"):
         metrics.add("done", -1, [])
     assert value(scrape(metrics), "done_total") == 0
 
@@ -150,7 +150,7 @@ def test_app_counter_never_goes_down(metrics: AppMetrics) -> None:
 def test_app_declare_refuses_a_bad_collector(
     metrics: AppMetrics, name: str, collector: object, message: str
 ) -> None:
-    with pytest.raises(RpcMethodError, match=message):
+    with pytest.raises(RpcError, match=message):
         metrics.declare(name, collector)  # type: ignore[arg-type]
     assert metrics.names == []
 
@@ -159,7 +159,7 @@ def test_app_declare_refuses_a_name_another_metric_exports() -> None:
     registry = CollectorRegistry()
     metrics = AppMetrics(registry)
     metrics.declare("hits", {"type": "gauge", "namespace": "app"})
-    with pytest.raises(RpcMethodError, match="would export app_hits, which another"):
+    with pytest.raises(RpcError, match="would export app_hits, which another"):
         metrics.declare("app_hits", {"type": "gauge"})
 
 
@@ -170,7 +170,7 @@ def test_app_unregister_removes_the_collector_and_its_series(
     metrics.set("temp", 3, [])
     metrics.unregister("temp")
     assert b"temp" not in scrape(metrics)
-    with pytest.raises(RpcMethodError, match="undefined collector temp"):
+    with pytest.raises(RpcError, match="undefined collector temp"):
         metrics.set("temp", 1, [])
     metrics.declare("temp", {"type": "counter"})  # the name is free again
     metrics.add("temp", 1, [])

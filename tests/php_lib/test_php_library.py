@@ -2,15 +2,18 @@
 
 The PHP side is tested in PHP: frames against tests/golden/frames.json, the
 worker lifecycle over an in-memory relay, pipe and socket relays, the HTTP
-contexts, PSR-7/PSR-15 on nyholm/psr7, and the example apps run as real PHP
-processes. This test fails with phpunit's whole output when any of that
-fails, so a plain ``pytest`` run covers both languages.
+contexts, PSR-7/PSR-15 on nyholm/psr7, the RPC client (also against a real
+server it starts with this interpreter, TRIO_RUNNER_PYTHON), and the example
+apps run as real PHP processes. This test fails with phpunit's whole output
+when any of that fails, so a plain ``pytest`` run covers both languages.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,7 @@ def test_php_library_phpunit_suite_passes() -> None:
         text=True,
         timeout=TIMEOUT_SECONDS,
         check=False,
+        env={**os.environ, "TRIO_RUNNER_PYTHON": sys.executable},
     )
 
     if result.returncode != 0:

@@ -224,7 +224,7 @@ def _load(
     logs = fields.get("logs")
     if logs is not None:
         fields["logs"] = _absolute_log_files(logs, directory)
-    return Config(**fields, source=source)
+    return Config(**fields, source=source, data=tree)
 
 
 def _absolute_log_files(logs: LogsConfig, directory: Path) -> LogsConfig:

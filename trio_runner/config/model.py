@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -466,6 +466,9 @@ class Config:
     where workers run and what relative paths are relative to; the loader
     makes it absolute and defaults it to the config file's directory.
     ``source`` is that file, None when the config did not come from one.
+    ``data`` is what was read, as plain tables after overrides and
+    ``${VAR}`` expansion (``rpc.Config`` answers it); None for a config
+    built by hand.
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset(
@@ -506,3 +509,4 @@ class Config:
     reload: ReloadConfig | None = optional_section(ReloadConfig)  # noqa: RUF009
     endure: EndureConfig = section(EndureConfig)  # noqa: RUF009
     source: Path | None = None
+    data: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)

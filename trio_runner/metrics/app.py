@@ -2,7 +2,7 @@
 
 ``AppMetrics`` is what the RPC methods ``metrics.Declare``, ``Add``, ``Sub``,
 ``Set``, ``Observe`` and ``Unregister`` call (PROTOCOL.md 5.2), one method
-each. A refused call raises ``RpcMethodError`` whose text is the reply's
+each. A refused call raises ``RpcError`` whose text is the reply's
 error text, word for word: PHP matches its start (``undefined collector``,
 ``required labels for collector``).
 
@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from trio_runner.config.kinds import Invalid, MetricName
 from trio_runner.config.model import COLLECTOR_TYPES, CollectorConfig
 from trio_runner.config.schema import KIND
-from trio_runner.errors import ConfigError, RpcMethodError
+from trio_runner.errors import ConfigError, RpcError
 from trio_runner.metrics.summary import QuantileSummary
 
 __all__ = ["AppMetrics"]
@@ -65,7 +65,7 @@ class _Declared:
 class AppMetrics:
     """The app's collectors, registered in ``registry`` (the service's own).
 
-    Every method raises ``RpcMethodError`` with the text an RPC reply
+    Every method raises ``RpcError`` with the text an RPC reply
     carries; none blocks.
     """
 
@@ -86,7 +86,7 @@ class AppMetrics:
         for name, config in collect.items():
             try:
                 metrics._declare(name, config)
-            except RpcMethodError as exc:
+            except RpcError as exc:
                 raise ConfigError(f"metrics.collect.{name}: {exc}") from None
         return metrics
 
@@ -107,7 +107,7 @@ class AppMetrics:
         if name in self._declared:
             return
         if not isinstance(collector, Mapping):
-            raise RpcMethodError(
+            raise RpcError(
                 f"collector {name}: the collector must be an object with at "
                 f"least a type, got {collector!r}"
             )
@@ -143,7 +143,7 @@ class AppMetrics:
         try:
             _NAME.parse(name)
         except Invalid as exc:
-            raise RpcMethodError(f"collector name {exc}") from None
+            raise RpcError(f"collector name {exc}") from None
 
     def _declare(self, name: str, config: CollectorConfig) -> None:
         full_name = "_".join(
@@ -153,7 +153,7 @@ class AppMetrics:
         try:
             self._registry.register(metric)
         except ValueError:
-            raise RpcMethodError(
+            raise RpcError(
                 f"collector {name} would export {full_name}, which another "
                 "metric exports already: declare it under another name or "
                 "namespace"
@@ -163,7 +163,7 @@ class AppMetrics:
     def _lookup(self, name: str) -> _Declared:
         declared = self._declared.get(name)
         if declared is None:
-            raise RpcMethodError(
+            raise RpcError(
                 f"undefined collector {name}, try first Declare it "
                 f"(metrics.Declare) or list it as [metrics.collect.{name}]"
             )
@@ -176,16 +176,16 @@ class AppMetrics:
         kind = declared.config.type
         if method not in _TAKES[kind]:
             takes = " and ".join(f"metrics.{_RPC[m]}" for m in _TAKES[kind])
-            raise RpcMethodError(
+            raise RpcError(
                 f"collector {name} is a {kind}: it takes {takes}, "
                 f"not metrics.{_RPC[method]}"
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RpcMethodError(f"collector {name}: value must be a number")
+            raise RpcError(f"collector {name}: value must be a number")
         target = _series(name, declared, labels)
         if method == "add" and kind == "counter":
             if value < 0:
-                raise RpcMethodError(
+                raise RpcError(
                     f"collector {name} is a counter: it can only go up, "
                     f"got {value:g}; use a gauge for values that go down"
                 )
@@ -208,9 +208,9 @@ def _series(name: str, declared: _Declared, labels: Sequence[str]) -> Any:
     if not labelnames:
         return declared.metric  # RoadRunner ignores labels given to it
     if not labels:
-        raise RpcMethodError(f"required labels for collector {name}")
+        raise RpcError(f"required labels for collector {name}")
     if len(labels) != len(labelnames) or not all(isinstance(v, str) for v in labels):
-        raise RpcMethodError(
+        raise RpcError(
             f"collector {name} takes {len(labelnames)} label value(s) "
             f"({', '.join(labelnames)}), got {list(labels)!r}"
         )
@@ -249,8 +249,8 @@ def _collector_config(name: str, raw: Mapping[str, Any]) -> CollectorConfig:
         try:
             values[field.name] = field.metadata[KIND].parse(value)
         except Invalid as exc:
-            raise RpcMethodError(f"collector {name}: {field.name} {exc}") from None
+            raise RpcError(f"collector {name}: {field.name} {exc}") from None
     if "type" not in values:
         types = ", ".join(COLLECTOR_TYPES)
-        raise RpcMethodError(f"collector {name}: type is required ({types})")
+        raise RpcError(f"collector {name}: type is required ({types})")
     return CollectorConfig(**values)

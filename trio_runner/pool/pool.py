@@ -15,6 +15,11 @@ meanwhile depends on why it leaves:
 
 No running request is ever cut short by anything but exec_ttl.
 
+The number of slots changes only through ``add_worker`` (one more slot,
+started at once) and ``remove_worker`` (one worker is let go as for a
+reset, and its slot ends with it instead of replacing it). The last
+worker is never removed.
+
 A front asks for one exchange with ``exec`` or ``stream``. What a failure
 means (PROTOCOL.md 3.8):
 
@@ -48,14 +53,21 @@ from trio_runner.config.model import PoolConfig
 from trio_runner.errors import (
     NoFreeWorkers,
     PoolClosed,
+    PoolSizeError,
     SoftError,
     WorkerCrashed,
     WorkerStartError,
     WorkerTimeout,
 )
 from trio_runner.pool.allocator import Allocator
-from trio_runner.pool.stats import PoolStatistics
-from trio_runner.pool.supervisor import MemoryProbe, process_rss, supervise
+from trio_runner.pool.stats import PoolStatistics, WorkerInfo
+from trio_runner.pool.supervisor import (
+    CpuProbe,
+    MemoryProbe,
+    process_cpu_percent,
+    process_rss,
+    supervise,
+)
 from trio_runner.process.spawn import Spawner
 from trio_runner.process.worker import Retirement, Worker, WorkerState
 from trio_runner.protocol import ErrorReply, Payload, Response, StopRequest
@@ -65,6 +77,23 @@ __all__ = ["Pool", "ResponseChunks"]
 logger = logging.getLogger(__name__)
 
 _SERVING = frozenset({WorkerState.READY, WorkerState.WORKING})
+
+# As many workers as RoadRunner allows in one pool (num_workers).
+_MAX_WORKERS = 500
+
+# RoadRunner's state numbers (pool/stats.py) for a worker still serving
+# after a limit marked it; otherwise ready 1, working 2, stopping 4,
+# stopped 5.
+_MARKED_STATUS = {
+    Retirement.ASKED: 3,  # invalid
+    Retirement.MAX_JOBS: 7,
+    Retirement.CRASHED: 8,  # errored
+    Retirement.IDLE_TTL: 9,
+    Retirement.TTL: 10,
+    Retirement.MEMORY: 11,
+    Retirement.EXEC_TTL: 12,
+    Retirement.EXITED: 5,
+}
 
 # Backoff between failed spawns once the pool is running.
 _BACKOFF_FIRST = 0.1
@@ -82,7 +111,9 @@ class Pool:
         name: the pool's name in logs and the informer (``http``, ...).
         spawner: starts one worker process and handshakes with it.
         config: the ``[<front>.pool]`` section.
-        memory: reads a worker's RSS, for ``supervisor.max_worker_memory``.
+        memory: reads a worker's RSS, for ``supervisor.max_worker_memory``
+            and ``worker_info``.
+        cpu: reads a worker's lifetime CPU percentage, for ``worker_info``.
     """
 
     def __init__(
@@ -92,11 +123,14 @@ class Pool:
         config: PoolConfig,
         *,
         memory: MemoryProbe = process_rss,
+        cpu: CpuProbe = process_cpu_percent,
     ) -> None:
         self.name = name
         self.config = config
         self._spawner = spawner
         self._memory = memory
+        self._cpu = cpu
+        self._slots = 0  # slots that keep a worker; add/remove_worker change it
         self._allocator: Allocator[Worker] = Allocator(
             max_waiting=config.max_queue_size
         )
@@ -109,11 +143,11 @@ class Pool:
         self._idle.set()
         self._execs = 0
         self._start_failure: WorkerStartError | None = None
-        self._slots = 0  # slot tasks running
         self._failing_slots = 0  # of them, those whose last start failed
         # For statistics(): refusals, and replacements by reason.
         self._no_free_workers = 0
         self._restarts: collections.Counter[str] = collections.Counter()
+        self._offered = trio.Event()  # set (and replaced) when a worker joins
 
     # -- public ------------------------------------------------------------
 
@@ -121,6 +155,22 @@ class Pool:
     def workers(self) -> list[Worker]:
         """Live workers, oldest first (including ones on their way out)."""
         return sorted(self._workers, key=lambda worker: worker.created)
+
+    def worker_info(self) -> list[WorkerInfo]:
+        """Every live worker as the informer shows it, oldest first."""
+        command = self._spawner.command
+        return [
+            WorkerInfo(
+                pid=worker.pid,
+                status=_status(worker),
+                execs=worker.execs,
+                created=int(worker.created * 1e9),
+                memory=self._memory(worker) or 0,
+                cpu_percent=self._cpu(worker) or 0.0,
+                command=command,
+            )
+            for worker in self.workers
+        ]
 
     def statistics(self) -> PoolStatistics:
         states = [worker.state for worker in self._workers]
@@ -267,6 +317,102 @@ class Pool:
             for worker in old:
                 await worker.wait_stopped()
 
+    async def wait_ready(self) -> None:
+        """Return once every slot has a worker that takes requests.
+
+        After ``reset`` that means the new workers serve. While workers
+        cannot start this waits: the caller bounds it.
+        """
+        while self._usable() < self._slots:
+            await self._offered.wait()
+
+    @property
+    def start_failure(self) -> WorkerStartError | None:
+        """Why the last worker start failed, while starts keep failing."""
+        return self._start_failure
+
+    async def add_worker(self) -> Worker:
+        """Grow the pool by one worker; return it once it has handshaken.
+
+        The new slot keeps a worker like the others: it is replaced when it
+        leaves, until the pool closes or ``remove_worker`` takes it.
+
+        Raises:
+            PoolClosed: the pool is not running.
+            PoolSizeError: debug mode (no resident workers) or already
+                500 workers.
+            WorkerStartError: the worker could not start; the pool is as
+                it was.
+        """
+        self._check_resizable()
+        if self._slots >= _MAX_WORKERS:
+            raise PoolSizeError(
+                f"pool {self.name} has {self._slots} workers, the most a pool may have"
+            )
+        assert self._nursery is not None
+        worker: Worker = await self._nursery.start(self._keep_slot)
+        logger.info(
+            "pool %s: added worker %d (%d workers now)",
+            self.name,
+            worker.pid,
+            self._slots,
+            extra={"pool": self.name, "pid": worker.pid},
+        )
+        return worker
+
+    async def remove_worker(self) -> Worker:
+        """Shrink the pool by one worker; return it once it has stopped.
+
+        An idle worker is preferred. A busy one finishes its request first
+        and takes no new one; nothing in flight is dropped. Cancelling the
+        wait does not undo the removal.
+
+        Raises:
+            PoolClosed: the pool is not running.
+            PoolSizeError: it is the last worker, debug mode, or every
+                worker is already on its way out.
+        """
+        self._check_resizable()
+        if self._slots <= 1:
+            raise PoolSizeError(
+                f"pool {self.name} has {self._slots} worker left; refusing to "
+                "remove the last one (stop the server instead)"
+            )
+        candidates = [
+            worker
+            for worker in self.workers
+            if not worker.marked and not worker.let_go and worker.state in _SERVING
+        ]
+        if not candidates:
+            raise PoolSizeError(
+                f"no worker of pool {self.name} can be removed now: every one "
+                "is already being replaced; try again"
+            )
+        idle = [w for w in candidates if w.state is WorkerState.READY]
+        worker = (idle or candidates)[-1]  # the newest: older ones are warm
+        self._slots -= 1
+        logger.info(
+            "pool %s: removing worker %d%s (%d workers left)",
+            self.name,
+            worker.pid,
+            "" if worker.state is WorkerState.READY else " after its request",
+            self._slots,
+            extra={"pool": self.name, "pid": worker.pid, "reason": "removed"},
+        )
+        worker.removed = True  # its slot ends with it, whatever ends it
+        self.retire(worker, Retirement.REMOVED, now=True)
+        await worker.wait_stopped()
+        return worker
+
+    def _check_resizable(self) -> None:
+        if self._nursery is None or self._closing:
+            raise PoolClosed(f"pool {self.name} is not running")
+        if self.config.debug:
+            raise PoolSizeError(
+                f"pool {self.name} is in debug mode: it starts a worker per "
+                "request and keeps none to add or remove"
+            )
+
     def retire(self, worker: Worker, reason: Retirement, *, now: bool = False) -> None:
         """Have ``worker`` replaced; a request it is running always finishes.
 
@@ -304,16 +450,13 @@ class Pool:
         return failures[0] if failures else None
 
     async def _keep_slot(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self, *, task_status: trio.TaskStatus[Worker] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Keep one worker alive in this slot until the pool closes."""
-        self._slots += 1
-        try:
-            await self._fill_slot(task_status)
-        finally:
-            self._slots -= 1
+        """Keep one worker alive in this slot until the pool closes.
 
-    async def _fill_slot(self, task_status: trio.TaskStatus[None]) -> None:
+        Reports its first worker as started. Ends early when its worker was
+        removed (``remove_worker``).
+        """
         previous: Worker | None = None
         backoff = _Backoff()
         started = False
@@ -321,12 +464,15 @@ class Pool:
             worker = await self._start_with_backoff(backoff, raise_first=not started)
             if not started:
                 started = True
-                task_status.started()
+                self._slots += 1
+                task_status.started(worker)
             self._offer(worker)
             if previous is not None:
                 self._let_go(previous)  # its replacement serves now
             await worker.wait_leaving()
             self._log_leaving(worker)
+            if worker.removed:
+                return  # remove_worker counted the slot out already
             if not _died_unused(worker):
                 backoff.reset()
             elif backoff.failures == 0:
@@ -409,6 +555,8 @@ class Pool:
             self._dismiss(worker, Retirement.SHUTDOWN)
         else:
             self._allocator.put(worker)
+        self._offered.set()
+        self._offered = trio.Event()
 
     def _dismiss(self, worker: Worker, reason: Retirement) -> None:
         worker.mark(reason)
@@ -724,3 +872,16 @@ class ResponseChunks:
         self.finished = True
         pool._release_after(worker, event)
         raise WorkerCrashed(f"worker {worker.pid} sent {event!r} mid-stream")
+
+
+def _status(worker: Worker) -> int:
+    """RoadRunner's state number for ``worker`` (see ``_MARKED_STATUS``)."""
+    state = worker.state
+    if state is WorkerState.STOPPED:
+        return 5
+    if state is WorkerState.STOPPING:
+        return 4
+    marked = _MARKED_STATUS.get(worker.retirement) if worker.retirement else None
+    if marked is not None:
+        return marked
+    return 1 if state is WorkerState.READY else 2

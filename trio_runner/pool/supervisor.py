@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,13 +30,14 @@ from trio_runner.process.worker import Retirement, Worker, WorkerState
 if TYPE_CHECKING:
     from trio_runner.pool.pool import Pool
 
-__all__ = ["MemoryProbe", "process_rss", "supervise"]
+__all__ = ["CpuProbe", "MemoryProbe", "process_cpu_percent", "process_rss", "supervise"]
 
 logger = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
 
 MemoryProbe = Callable[[Worker], int | None]
+CpuProbe = Callable[[Worker], float | None]
 
 
 def process_rss(worker: Worker) -> int | None:
@@ -44,6 +46,23 @@ def process_rss(worker: Worker) -> int | None:
         return int(psutil.Process(worker.pid).memory_info().rss)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
+
+
+def process_cpu_percent(worker: Worker) -> float | None:
+    """CPU time over the process's lifetime, in percent of one core.
+
+    What RoadRunner's informer shows (gopsutil's ``CPUPercent``): not a
+    recent rate, an average since start. None if the process is gone.
+    """
+    try:
+        process = psutil.Process(worker.pid)
+        times = process.cpu_times()
+        lived = time.time() - process.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    if lived <= 0:
+        return 0.0
+    return 100.0 * (times.user + times.system) / lived
 
 
 async def supervise(pool: Pool, *, memory: MemoryProbe = process_rss) -> None:

@@ -106,6 +106,7 @@ class Worker:
     execs: int = 0
     exec_limit: int = 0
     let_go: bool = False
+    removed: bool = False  # the pool shrinks by this worker's slot
     write_timeout: float = 60.0
     retirement: Retirement | None = None
     created: float = attrs.field(factory=time.time)

@@ -1,4 +1,4 @@
-"""goridge, sans-I/O: frames, events and the worker connection state machine.
+"""goridge, sans-I/O: frames, events, the worker connection and RPC framing.
 
 Nothing here imports trio or touches the OS; a test pins that.
 """
@@ -28,6 +28,16 @@ from trio_runner.protocol.frame import (
     StreamFlag,
     encode_frame,
 )
+from trio_runner.protocol.rpc import (
+    RpcReply,
+    RpcRequest,
+    encode_error,
+    encode_reply,
+    encode_request,
+    parse_reply,
+    parse_request,
+    reply_codec,
+)
 
 __all__ = [
     "STOP_REQUEST_CONTEXT",
@@ -41,10 +51,18 @@ __all__ = [
     "Handshake",
     "Payload",
     "Response",
+    "RpcReply",
+    "RpcRequest",
     "State",
     "StopRequest",
     "StreamCancelled",
     "StreamFlag",
     "WorkerConnection",
+    "encode_error",
     "encode_frame",
+    "encode_reply",
+    "encode_request",
+    "parse_reply",
+    "parse_request",
+    "reply_codec",
 ]

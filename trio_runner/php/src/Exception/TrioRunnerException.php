@@ -14,6 +14,8 @@
  *   │                          bad header); the stream is out of sync, exit
  *   ├── ProtocolException      a well-formed frame that makes no sense here
  *   │                          (unknown control command, undecodable context)
+ *   ├── RpcException           the server answered an RPC call with an error;
+ *   │                          the message is its text
  *   └── StreamStoppedException the server cancelled a streamed response;
  *                              stop producing chunks
  */
