@@ -47,6 +47,8 @@ final class RpcServerTest extends TestCase
             num_workers = 2
             [rpc]
             listen = "unix://{$this->dir}/rpc.sock"
+            [metrics]
+            address = "127.0.0.1:0"
             TOML);
         $server = proc_open(
             [$python, '-m', 'trio_runner', 'serve', '-c', $this->dir . '/roadrunner.toml'],
@@ -57,7 +59,7 @@ final class RpcServerTest extends TestCase
         self::assertIsResource($server);
         $this->server = $server;
         $deadline = microtime(true) + self::TIMEOUT;
-        while (!preg_match('~serving on (http://\S+)~', $this->output(), $m)) {
+        while (!preg_match('~http: serving on (http://\S+)~', $this->output(), $m)) {
             if (!proc_get_status($server)['running'] || microtime(true) > $deadline) {
                 self::fail("the server did not start:\n" . $this->output());
             }
@@ -156,13 +158,34 @@ final class RpcServerTest extends TestCase
         self::assertSame(['http'], $rpc->call('informer.List', true), 'the connection goes on');
     }
 
-    public function testMetricsWithoutAMetricsSectionAreAnUnknownService(): void
+    public function testACounterDeclaredOverRpcShowsOnMetrics(): void
     {
-        // TODO: #5 with trio_runner.metrics wired in, declare and add must
-        // succeed and the counter show on /metrics.
-        $this->expectException(RpcException::class);
-        $this->expectExceptionMessage("rpc: can't find service metrics.Declare");
-        (new Metrics($this->rpc()))->declare('orders', Metrics::counter('Orders'));
+        self::assertSame(1, preg_match('~metrics: serving on (http://\S+)~', $this->output(), $m));
+        $metrics = new Metrics($this->rpc());
+
+        $metrics->declare('app_orders', Metrics::counter('Orders placed.', ['kind']));
+        $metrics->add('app_orders', 2, ['book']);
+        $metrics->add('app_orders', 1.5, ['book']);
+        $metrics->add('app_orders', 1, ['pen']);
+
+        $text = (string) file_get_contents($m[1]);
+        self::assertStringContainsString("# HELP app_orders_total Orders placed.\n", $text);
+        self::assertStringContainsString("app_orders_total{kind=\"book\"} 3.5\n", $text);
+        self::assertStringContainsString("app_orders_total{kind=\"pen\"} 1.0\n", $text);
+        self::assertStringContainsString('rr_http_total_workers 2.0', $text);
+
+        try {
+            $metrics->add('app_orders', 1);
+            self::fail('no exception');
+        } catch (RpcException $e) {
+            self::assertSame('required labels for collector app_orders', $e->getMessage());
+        }
+        try {
+            $metrics->add('app_missing', 1);
+            self::fail('no exception');
+        } catch (RpcException $e) {
+            self::assertStringStartsWith('undefined collector app_missing, try first Declare', $e->getMessage());
+        }
     }
 
     public function testWorkersCallBackIntoTheServerWhileTheyServe(): void
