@@ -74,6 +74,7 @@ def test_split_host_port_accepts(text: str, host: str, port: int) -> None:
         ("127.0.0.1:65536", "the port must be a number from 0 to 65535"),
         ("127.0.0.1:http", "the port must be a number from 0 to 65535"),
         ("::1:8080", "IPv6 addresses go in brackets, e.g. [::1]:8080"),
+        ("http://127.0.0.1:8080", "give host:port, without a scheme such as http://"),
         ("[::1]8080", "expected [IPv6 address]:port"),
         ("[nope]:80", "'nope' is not an IPv6 address"),
         ("a b:80", "'a b' is not a host name or IP address"),

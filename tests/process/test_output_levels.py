@@ -55,6 +55,37 @@ async def test_output_line_levels(
     assert records(caplog) == [(level, message or line)]
 
 
+async def test_output_a_php_stack_trace_keeps_the_errors_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trio_runner.worker")
+    fatal = (
+        b"PHP Fatal error:  Uncaught RuntimeException: boom in /app/w.php:7\n"
+        b"Stack trace:\n"
+        b"#0 /app/w.php(12): boot()\n"
+        b"#1 {main}\n"
+        b"  thrown in /app/w.php on line 7\n"
+        b"PHP Warning:  Undefined variable $x in /app/a.php on line 3\n"
+        b"PHP Stack trace:\n"
+        b"PHP   1. {main}() /app/a.php:0\n"
+        b"#2 {main}\n"
+    )
+    await pump([fatal[:90], fatal[90:]])
+    assert [level for level, _ in records(caplog)] == [
+        *[logging.ERROR] * 5,
+        *[logging.WARNING] * 3,
+        logging.WARNING,
+    ]
+
+
+async def test_output_trace_shaped_lines_alone_are_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trio_runner.worker")
+    await pump([b"started\n#1 in the queue\nStack trace:\n"])
+    assert [level for level, _ in records(caplog)] == [logging.INFO] * 3
+
+
 async def test_output_joins_lines_split_across_reads(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -81,6 +81,8 @@ def split_host_port(text: str) -> tuple[str, int]:
             ipaddress.IPv6Address(host)
         except ValueError as exc:
             raise ValueError(f"{host!r} is not an IPv6 address") from exc
+    elif "://" in text:
+        raise ValueError("give host:port, without a scheme such as http://")
     else:
         host, sep, port = text.rpartition(":")
         if not sep:

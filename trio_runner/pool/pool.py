@@ -709,7 +709,8 @@ class Pool:
                 if rerun_after_crash and exc.vanished:
                     rerun_after_crash = False
                     logger.info(
-                        "pool %s: re-running an idempotent request after %s",
+                        "pool %s: re-running an idempotent request on another "
+                        "worker: %s",
                         self.name,
                         exc,
                         extra={"pool": self.name, "pid": worker.pid},

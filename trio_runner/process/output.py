@@ -9,8 +9,8 @@ error messages (a worker that fails to start is reported with its own words).
 Lines that are JSON objects with a ``level`` and a message (``msg`` or
 ``message``) keep that level and message. PHP's own error lines (``PHP Fatal
 error: ...``, ``PHP Warning: ...``) and the ``[php <level>]`` lines of
-RoadRunner's PHP logger are logged at the level they name; anything else is
-INFO.
+RoadRunner's PHP logger are logged at the level they name, and the stack
+trace that follows a PHP error at that level too; anything else is INFO.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ async def pump_output(
     watches the process reports that.
     """
     pending = bytearray()
+    level = logging.INFO  # of the last line: a stack trace's lines share it
     while True:
         try:
             data = await stream.receive_some(_READ_SIZE)
@@ -95,14 +96,14 @@ async def pump_output(
             end = pending.find(b"\n", start)
             if end < 0:
                 break
-            _log_line(pending[start:end], pid, source)
+            level = _log_line(pending[start:end], pid, source, level)
             start = end + 1
         del pending[:start]
         while len(pending) >= MAX_LINE:
-            _log_line(pending[:MAX_LINE], pid, source)
+            level = _log_line(pending[:MAX_LINE], pid, source, level)
             del pending[:MAX_LINE]
     if pending:
-        _log_line(pending, pid, source)
+        _log_line(pending, pid, source, level)
 
 
 # PHP's error_log lines, and RoadRunner's PHP logger ("[php error] ...").
@@ -118,10 +119,22 @@ _PHP_LEVELS = {
 }
 
 
-def _log_line(raw: bytes | bytearray, pid: int, source: str) -> None:
+# The lines after "PHP Fatal error: Uncaught ...": the stack trace, in
+# either of PHP's layouts, and the "thrown in" line.
+_CONTINUATION = re.compile(
+    r"(?:PHP )?Stack trace:$|#\d+ |  thrown in |PHP +\d+\. |(?:PHP )?\{main\}"
+)
+
+
+def _log_line(
+    raw: bytes | bytearray, pid: int, source: str, previous: int = logging.INFO
+) -> int:
+    """Log one line; return its level. ``previous``: the line before's."""
     line = bytes(raw).rstrip(b"\r").decode("utf-8", "replace")
     level = logging.INFO
-    if line.startswith("{"):
+    if previous > logging.INFO and _CONTINUATION.match(line):
+        level = previous
+    elif line.startswith("{"):
         level, line = _structured(line)
     elif match := _PHP_LINE.match(line):
         if match["php"]:
@@ -129,6 +142,7 @@ def _log_line(raw: bytes | bytearray, pid: int, source: str) -> None:
         else:
             level = _LEVELS.get(match["logger"], logging.INFO)
     logger.log(level, "%s", line, extra={"pid": pid, "source": source})
+    return level
 
 
 def _structured(line: str) -> tuple[int, str]:

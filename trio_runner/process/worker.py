@@ -397,7 +397,7 @@ class Worker:
         elif isinstance(exc, trio.TooSlowError):
             detail = f"did not read a frame within {self.write_timeout:g} s"
         else:
-            detail = str(exc)
+            detail = str(exc).removeprefix("the worker ")  # "worker N closed ..."
         # Not when exec_ttl killed it, nor when it exited (the pool logs
         # that with the exit code).
         if not self._killed and self.retirement not in _FAILURES:
