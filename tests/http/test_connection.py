@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import socket
 import ssl
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import h2.config
+import h2.connection
 import h2.errors
 import httpx
 import pytest
 import trio
 import trustme
 
-from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
+from tests.http.fakes import FakeExchanger, Last, Script, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import WorkerCrashed
 from trio_runner.http import HttpBridge, serve_http
@@ -108,6 +111,79 @@ async def test_connection_survives_h2_clients_leaving_mid_flight(
                 response = await client.get(f"http://{bound}/")
     assert response.status_code == 200
     assert response.http_version == "HTTP/2"
+    assert hypercorn_trouble(caplog) == []
+
+
+def open_sockets() -> int:
+    """Sockets this process holds open (Linux)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def wait_until(done: Callable[[], bool]) -> None:
+    """Poll ``done`` until it holds; bound it with ``trio.fail_after``."""
+    while not done():  # noqa: ASYNC110
+        await trio.sleep(0.01)
+
+
+async def leave_without_goaway(
+    address: str, requests: int, read: int, *, reset: bool
+) -> None:
+    """Send ``requests`` GETs, read up to ``read`` bytes and close, as
+    impatient clients and load tools do: no GOAWAY, no RST_STREAM.
+    ``reset``: reset the TCP connection rather than close it."""
+    host, _, port = address.rpartition(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    get = [(":method", "GET"), (":scheme", "http"), (":authority", "x")]
+    for _ in range(requests):
+        stream_id = client.get_next_available_stream_id()
+        client.send_headers(stream_id, [*get, (":path", "/")], end_stream=True)
+    await stream.send_all(client.data_to_send())
+    if read:
+        await stream.receive_some(read)
+    if reset:
+        linger = struct.pack("ii", 1, 0)
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    await stream.aclose()
+
+
+async def answer_at_once(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+    yield Last(chunk(200, b"x" * 700))
+
+
+@pytest.mark.parametrize(
+    "script", [answer_at_once, streaming], ids=["one-chunk", "streamed"]
+)
+async def test_connection_h2_clients_closing_without_goaway_leave_nothing_behind(
+    caplog: pytest.LogCaptureFixture, script: Script
+) -> None:
+    # Bug A of the issue #3 audit: the app waited forever in hypercorn's
+    # StreamBuffer.drain() once the connection had closed, holding its
+    # connection, socket and request (SIGTERM then waited the whole grace
+    # period). Bug C: a complete response was then taken for an unfinished
+    # one, and resetting it raised KeyError.
+    bridge = HttpBridge(FakeExchanger(script))
+    with trio.fail_after(30):
+        async with serving(bridge, h2c=True) as bound:
+            idle = open_sockets()
+            for attempt in range(45):
+                await leave_without_goaway(
+                    bound,
+                    requests=(1, 5, 40)[attempt % 3],
+                    read=(0, 100, 5000)[attempt // 3 % 3],
+                    reset=attempt % 5 == 0,
+                )
+            # Well inside the keep-alive timeout (5 s), which must not keep
+            # a connection whose client is gone.
+            with trio.fail_after(2):
+                await wait_until(
+                    lambda: bridge.in_flight == 0 and open_sockets() == idle
+                )
     assert hypercorn_trouble(caplog) == []
 
 

@@ -24,6 +24,16 @@ test in ``tests/http/test_connection.py``:
    both forms; here, with ``h2c`` off, the prior-knowledge preface gets
    ``505 HTTP Version Not Supported`` and ``Upgrade: h2c`` is ignored (the
    request is answered over HTTP/1.1), as a server without h2c must.
+6. When an HTTP/2 connection closes (the client left without GOAWAY),
+   every stream's send buffer is closed. hypercorn closed the streams and
+   stopped its send task but left an app waiting for its body to drain
+   asleep for good, and with it the connection, its socket and its request
+   (``serve`` then waited out the whole grace period). A response that was
+   complete when the connection closed is not reset as unfinished (fix 4
+   raised ``KeyError`` for it).
+7. Once the client has gone (reading has ended), the connection no longer
+   waits out the keep-alive timeout: it closes as soon as its requests
+   have returned. hypercorn held the socket for ``keep_alive_timeout``.
 
 Everything else is hypercorn's own code. It reaches into hypercorn's
 internals, so the hypercorn version is bounded in ``pyproject.toml``.
@@ -40,7 +50,7 @@ import h2.stream
 import h11
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.events import Body, EndBody, StreamClosed
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
@@ -115,7 +125,7 @@ class _Streams(dict[int, Any]):
 
 
 class _H2(H2Protocol):
-    """HTTP/2 with fixes 3 and 4.
+    """HTTP/2 with fixes 3, 4 and 6.
 
     Fix 3 in detail: once a response has ended while the client is still
     sending its request body, that body is read and dropped (hypercorn
@@ -136,6 +146,16 @@ class _H2(H2Protocol):
         self.discarding: dict[int, int] = {}
         self._ended: set[int] = set()
 
+    async def handle(self, event: Event) -> None:
+        await super().handle(event)
+        if isinstance(event, Closed):
+            # Fix 6: hypercorn closes the streams and stops its send task,
+            # but an app waiting for its body to drain (EndBody) or for room
+            # in a full buffer (Body) was never woken: it hung, and held the
+            # connection, its socket and its request open for good.
+            for buffer in list(self.stream_buffers.values()):
+                await buffer.close()
+
     def discard(self, stream_id: int, size: int) -> None:
         if stream_id not in self.discarding:
             return  # the response is still being sent; dropped uncounted
@@ -150,24 +170,33 @@ class _H2(H2Protocol):
             self._ended.add(event.stream_id)
         elif isinstance(event, StreamClosed) and event.stream_id not in self._ended:
             await self._reset_unfinished(event.stream_id)
-        await super().stream_send(event)  # forgets the stream on StreamClosed
+        try:
+            await super().stream_send(event)  # forgets the stream on StreamClosed
+        finally:
+            # Only the app's own StreamClosed ends what ``_ended`` records:
+            # the connection closing (``_close_stream``) must not make a
+            # complete response look unfinished.
+            if isinstance(event, StreamClosed):
+                self._ended.discard(event.stream_id)
 
     async def _close_stream(self, stream_id: int) -> None:
-        self._ended.discard(stream_id)
         self.discarding.pop(stream_id, None)
         await super()._close_stream(stream_id)
 
     async def _reset_unfinished(self, stream_id: int) -> None:
         """The app finished without ending the body: reset the stream (fix 4)."""
-        if stream_id not in self.stream_buffers:
+        if self.closed or stream_id not in self.stream_buffers:
             return  # the client reset it, or the connection is gone
         self._reset(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
         await self._flush()
         # The send task drops the buffer once it finds it complete and the
         # stream closed; dropping it here could pull it from under that task.
-        await self.stream_buffers[stream_id].close()
-        self.priority.unblock(stream_id)
-        await self.has_data.set()
+        # It may also have dropped it during the flush.
+        buffer = self.stream_buffers.get(stream_id)
+        if buffer is not None:
+            await buffer.close()
+            self.priority.unblock(stream_id)
+            await self.has_data.set()
 
     async def _send_data(self, stream_id: int) -> None:
         await super()._send_data(stream_id)
@@ -241,6 +270,7 @@ class Connection(TCPServer):
     ) -> None:
         super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
         self._h2c = h2c
+        self._read_done = False
 
     async def run(self) -> None:
         try:
@@ -293,10 +323,18 @@ class Connection(TCPServer):
                 await self.protocol.initiate()
                 await self.idle_task.restart(task_group, self._idle_timeout)
                 await self._read_data()
+                # Fix 7: the client is gone; nothing is left to wait for.
+                self._read_done = True
+                await self.idle_task.stop()
         except OSError:
             pass  # the client is gone
         finally:
             await self._close()
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated) and event.idle and self._read_done:
+            return  # fix 7: no idle wait once the client is gone
+        await super().protocol_send(event)
 
     async def _close(self) -> None:
         # XXX: fix 1. Half-close only while holding the send lock; when a
