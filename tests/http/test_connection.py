@@ -403,3 +403,113 @@ async def test_connection_speaks_h2c_when_asked() -> None:
                 answer = await client.wait_ended(await client.request("GET", "/"))
     assert upgrade.startswith(b"HTTP/1.1 101 ")
     assert (answer.status, answer.body) == (200, b"one")
+
+
+async def exchange_raw(address: str, request: bytes) -> bytes:
+    """Send ``request`` while reading the answer, until the server closes.
+
+    A server that closes before it has read everything makes the send
+    fail; that is not an error here, only what was answered counts."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+
+        async def send() -> None:
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(request)
+
+        data = b""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            with contextlib.suppress(trio.BrokenResourceError):
+                while part := await stream.receive_some(65536):
+                    data += part
+            nursery.cancel_scope.cancel()
+    return data
+
+
+def chunked_request(body: bytes, piece: int = 65536) -> bytes:
+    out = b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for start in range(0, len(body), piece):
+        part = body[start : start + piece]
+        out += b"%x\r\n%s\r\n" % (len(part), part)
+    return out + b"0\r\n\r\n"
+
+
+async def test_connection_h1_finishes_a_413_before_closing_on_pipelined_bytes() -> None:
+    # Bug B of the issue #3 audit: the 413 says "Connection: close", so h11
+    # refuses the pipelined GET; hypercorn then closed at once, and the
+    # client got the 413's headers without its body, or nothing at all.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = chunked_request(b"x" * (MB + 1)) + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with trio.fail_after(30):
+        async with serving(HttpBridge(fake, max_request_size=1)) as bound:
+            answers = [await exchange_raw(bound, request) for _ in range(6)]
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b"\r\nconnection: close" in head.lower()
+        assert body == b"The request body is larger than the limit of 1 MB.\n"
+    assert fake.requests == []  # neither reached PHP
+
+
+async def test_connection_h1_answers_a_request_that_said_close_despite_more_bytes() -> (
+    None
+):
+    # A client that sends more after "Connection: close": hypercorn answered
+    # the first request with its own 400 instead of the app's response.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = (
+        b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            answer = await exchange_raw(bound, request)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nfine")
+    assert answer.count(b"HTTP/1.1") == 1
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (200, b"HTTP/1.1 200 OK"),
+        (404, b"HTTP/1.1 404 Not Found"),
+        (503, b"HTTP/1.1 503 Service Unavailable"),
+        (299, b"HTTP/1.1 299 status code 299"),
+    ],
+)
+async def test_connection_h1_status_line_has_the_reason_phrase(
+    status: int, line: bytes
+) -> None:
+    # hypercorn sent "HTTP/1.1 200 " (an empty reason), which h2load counts
+    # as a failed request.
+    fake = FakeExchanger(replying(chunk(status, b"body")))
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            answer = await read_all(
+                bound, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+    assert answer.split(b"\r\n")[0] == line
+
+
+async def test_connection_h1_100_continue_has_the_reason_phrase() -> None:
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
+    )
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(head + b"Connection: close\r\n\r\n")
+                interim = await stream.receive_some(65536)
+                await stream.send_all(b"hi")
+                final = b""
+                while part := await stream.receive_some(65536):
+                    final += part
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+    assert interim.endswith(b"\r\n\r\n")
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert fake.requests[0].body == b"hi"

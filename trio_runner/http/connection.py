@@ -34,6 +34,14 @@ test in ``tests/http/test_connection.py``:
 7. Once the client has gone (reading has ended), the connection no longer
    waits out the keep-alive timeout: it closes as soon as its requests
    have returned. hypercorn held the socket for ``keep_alive_timeout``.
+8. HTTP/1.1: when the client's next bytes are refused by h11 while a
+   response is still being written (a pipelined request after a 413 that
+   says ``Connection: close``), reading stops and the response is finished
+   before the connection closes. hypercorn closed at once and the client
+   got the headers without the body.
+9. HTTP/1.1 status lines carry the standard reason phrase (``200 OK``);
+   hypercorn sent none (``HTTP/1.1 200 ``), which some clients count as a
+   failure (h2load).
 
 Everything else is hypercorn's own code. It reaches into hypercorn's
 internals, so the hypercorn version is bounded in ``pyproject.toml``.
@@ -42,7 +50,9 @@ internals, so the hypercorn version is bounded in ``pyproject.toml``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import h2.errors
@@ -62,7 +72,7 @@ from hypercorn.protocol.h11 import (
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import AppWrapper, ConnectionState
+from hypercorn.typing import AppWrapper, ConnectionState, H11SendableEvent
 from hypercorn.utils import parse_socket_addr
 
 __all__ = ["Connection"]
@@ -74,12 +84,70 @@ class _RefuseConnection(Exception):
     """Raised by the HTTP/1.1 protocol once it has answered: close now."""
 
 
+class _Peer(h11.Connection):
+    """h11's server side, remembering whether the client broke the protocol
+    only after a complete request (bytes sent after ``Connection: close``)."""
+
+    broke_after_request = False
+
+    def next_event(self) -> Any:
+        before = self.their_state
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError:
+            self.broke_after_request = before in {h11.DONE, h11.MUST_CLOSE}
+            raise
+
+
 class _H11(H11Protocol):
-    """HTTP/1.1 that switches to HTTP/2 only when h2c is on (fix 5)."""
+    """HTTP/1.1 with fixes 5, 8 and 9."""
 
     def __init__(self, *args: Any, h2c: bool) -> None:
         super().__init__(*args)
         self._h2c = h2c
+        self.connection = _Peer(
+            h11.SERVER, max_incomplete_event_size=self.config.h11_max_incomplete_size
+        )
+        # Fix 8: set once a Closed is held back until the response is out.
+        self._closing = False
+        self._send_upstream = self.send
+        self.send = self._send
+
+    async def handle(self, event: Event) -> None:
+        if self._closing and isinstance(event, RawData):
+            return  # refused bytes: read and dropped until the response is out
+        await super().handle(event)
+
+    def _answering(self) -> bool:
+        """The client broke the protocol, but its request is still being
+        answered and that answer can still be delivered whole (fix 8)."""
+        if self.stream is None or self.connection.their_state is not h11.ERROR:
+            return False
+        state = self.connection.our_state
+        peer = self.connection
+        after_request = isinstance(peer, _Peer) and peer.broke_after_request
+        return state is h11.SEND_BODY or (state is h11.SEND_RESPONSE and after_request)
+
+    async def _send(self, event: Event) -> None:
+        if isinstance(event, Closed) and not self._closing and self._answering():
+            # hypercorn closes here, with the response half written. The
+            # app's StreamClosed, once the response is complete, closes.
+            self._closing = True
+            return
+        await self._send_upstream(event)
+
+    async def _send_error_response(self, status_code: int) -> None:
+        if self._answering():
+            return  # the app's own answer is coming (fix 8)
+        await super()._send_error_response(status_code)
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        # Fix 9: h11 writes the reason phrase it is given, and hypercorn
+        # gives none.
+        heads = h11.Response | h11.InformationalResponse
+        if isinstance(event, heads) and not event.reason:
+            event = dataclasses.replace(event, reason=_reason(event.status_code))
+        await super()._send_h11_event(event)
 
     async def _check_protocol(self, event: h11.Request) -> None:
         if self._h2c:
@@ -88,6 +156,13 @@ class _H11(H11Protocol):
             await self._send_error_response(505)
             raise _RefuseConnection
         # Else "Upgrade: h2c" is ignored and the request served as it came.
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"status code %d" % status  # what Go writes for a code it lacks
 
 
 class _GoneStream:
