@@ -19,6 +19,17 @@
  * JSON holds only UTF-8 text, so other bytes are written reversibly: a
  * string value that is not valid UTF-8 becomes {"base64": "<its bytes>"}
  * and such an array key becomes "base64:<its bytes>".
+ *
+ * A few query parameters change the answer instead, to see what the server
+ * makes of it (they are still shown in the dump):
+ *
+ *     status=204        answer with this status (200-599); 204 and 304
+ *                       reach the client without the body PHP wrote
+ *     set-cookie=a=1    add this Set-Cookie line; repeat it for more
+ *     text=hello        answer this text as text/plain instead of the dump,
+ *                       with no Content-Length (the server adds it)
+ *     die=1             exit without answering, as a crashing app does
+ *                       (the client gets 500 and a new worker starts)
  */
 
 declare(strict_types=1);
@@ -115,13 +126,47 @@ function dump(Request $request, int $served): array
     ];
 }
 
+/**
+ * The knobs in a raw query. parse_str keeps only the last of repeated keys,
+ * so the pairs are read one by one, in order.
+ */
+function knobs(string $rawQuery): array
+{
+    $knobs = ['status' => 200, 'set-cookie' => [], 'text' => null, 'die' => false];
+    foreach (explode('&', $rawQuery) as $pair) {
+        [$key, $value] = array_pad(explode('=', $pair, 2), 2, '');
+        $value = urldecode($value);
+        match (urldecode($key)) {
+            'status' => $knobs['status'] = ctype_digit($value) && $value >= 200 && $value <= 599
+                ? (int) $value
+                : 200,
+            'set-cookie' => $knobs['set-cookie'][] = $value,
+            'text' => $knobs['text'] = $value,
+            'die' => $knobs['die'] = $value !== '' && $value !== '0',
+            default => null,
+        };
+    }
+
+    return $knobs;
+}
+
 $served = 0;
 
 HttpWorker::create()->serve(static function (Request $request) use (&$served): array {
+    $knobs = knobs($request->rawQuery);
+    if ($knobs['die']) {
+        exit(1);
+    }
+    $headers = ['Set-Cookie' => $knobs['set-cookie'] ?: null];
+    if ($knobs['text'] !== null) {
+        ++$served;
+
+        return [$knobs['status'], ['Content-Type' => 'text/plain'] + $headers, $knobs['text']];
+    }
     $json = json_encode(
         dump($request, ++$served),
         JSON_THROW_ON_ERROR | JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE,
     );
 
-    return [200, ['Content-Type' => 'application/json'], $json . "\n"];
+    return [$knobs['status'], ['Content-Type' => 'application/json'] + $headers, $json . "\n"];
 });

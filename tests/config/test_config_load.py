@@ -126,6 +126,14 @@ def test_load_empty_http_section_turns_http_on_with_defaults() -> None:
     assert config.http.pool.num_workers == (os.cpu_count() or 1)
 
 
+def test_load_static_forbid_unset_keeps_php_private_and_empty_forbids_none() -> None:
+    unset = load('[http]\nmiddleware = ["static"]\n[http.static]\ndir = "."\n')
+    emptied = load("[http.static]\nforbid = []\n")
+    assert unset.http is not None and emptied.http is not None
+    assert unset.http.static.forbid == (".php", ".phtml", ".phar", ".inc")
+    assert emptied.http.static.forbid == ()
+
+
 def test_load_empty_pool_command_falls_back_to_server_command() -> None:
     config = load('[http.pool]\ncommand = "${POOL_COMMAND}"\n')
     assert config.http is not None

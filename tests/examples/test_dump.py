@@ -4,7 +4,8 @@ One server per request codec serves the module, each with
 ``max_request_size = 1``, one worker and its own uploads dir. With one
 worker, the dump's ``requests`` counter shows whether PHP was called at all.
 The inputs come from public bug reports (issue #3), each with the value PHP
-must see.
+must see, or the response the client must get: the dump's query knobs
+(``status=``, ``set-cookie=``, ``text=``, ``die=``) make PHP answer those.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import h2.config
@@ -174,6 +176,13 @@ async def wait_empty(directory: Path) -> None:
             id="odd-keys",
         ),
         pytest.param(b"", {}, id="empty"),
+        # JSON carries no raw bytes: RoadRunner sends U+FFFD for each byte
+        # that is not UTF-8, in names and values alike.
+        pytest.param(
+            b"name=caf%E9&ok=caf%C3%A9&k%FF=v",
+            {"name": "caf\ufffd", "ok": "caf\u00e9", "k\ufffd": "v"},
+            id="not-utf8",
+        ),
     ],
 )
 async def test_dump_urlencoded_form_is_parsed_as_php_would(
@@ -554,3 +563,81 @@ async def test_dump_upload_under_the_limit_passes(
         await wait_empty(target.dump.uploads)
     assert data["files"]["f"]["size"] == 16 * 1024
     assert data["files"]["f"]["error"] == 0
+
+
+def local_port(response: httpx.Response) -> int:
+    """The client's port of the connection that carried ``response``."""
+    stream = response.extensions["network_stream"]
+    return int(stream.get_extra_info("client_addr")[1])
+
+
+async def test_dump_head_then_get_on_one_connection(
+    client: httpx.AsyncClient,
+) -> None:
+    # Bug input 8: PHP writes an 11-byte body for HEAD, without a
+    # Content-Length. The client gets none of it, and no length that says
+    # the body is empty; the GET after it on the same connection parses.
+    with trio.fail_after(TIMEOUT):
+        head = await client.head("/?text=hello+world")
+        get = await client.get("/?text=hello+world")
+        dump = await client.get("/after")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers.get_list("content-length") in ([], ["11"])
+    assert (get.status_code, get.content) == (200, b"hello world")
+    assert dump_of(dump)["method"] == "GET"
+    assert local_port(head) == local_port(get) == local_port(dump)
+
+
+SET_COOKIES = [
+    b"a=1; Path=/; HttpOnly",
+    b"b=2; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; SameSite=Lax",
+]
+
+
+async def test_dump_set_cookie_lines_are_byte_identical_in_order(
+    client: httpx.AsyncClient,
+) -> None:
+    # Bug input 7: two Set-Cookie lines, never folded into one, never
+    # reordered, an Expires date with its comma kept.
+    query = "&".join(
+        "set-cookie=" + quote(cookie.decode(), safe="") for cookie in SET_COOKIES
+    )
+    with trio.fail_after(TIMEOUT):
+        response = await client.get(f"/?{query}")
+    assert response.status_code == 200
+    assert [v for n, v in response.headers.raw if n.lower() == b"set-cookie"] == (
+        SET_COOKIES
+    )
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_dump_bodyless_status_leaves_the_connection_clean(
+    client: httpx.AsyncClient, status: int
+) -> None:
+    # PHP writes its JSON body anyway; the client must get none of it, and
+    # the next request on the connection must not read it as its answer.
+    with trio.fail_after(TIMEOUT):
+        response = await client.get(f"/?status={status}")
+        after = await client.get("/after")
+    assert response.status_code == status
+    assert response.content == b""
+    if status == 204:
+        assert "content-length" not in response.headers
+    assert dump_of(after)["uri"].endswith("/after")
+    assert local_port(response) == local_port(after)
+
+
+async def test_dump_worker_death_during_an_upload_deletes_its_files(
+    client: httpx.AsyncClient, target: Target
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        response = await client.post(
+            "/?die=1",
+            data={"note": "hello"},
+            files={"report": ("report.bin", os.urandom(64 * 1024), "text/plain")},
+        )
+        await wait_empty(target.dump.uploads)
+        after = await client.get("/after")  # a new worker serves it
+    assert response.status_code == 500
+    assert dump_of(after)["requests"] == 1

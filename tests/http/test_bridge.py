@@ -126,11 +126,15 @@ async def test_bridge_refuses_status_outside_100_599(
     status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakeExchanger(replying(chunk(status, b"secret", X_Php=[b"1"])))
-    reply = await call(HttpBridge(fake))
+    reply = await call(HttpBridge(fake), http_scope("PUT", "/orders/7"))
     assert reply.status == 500
     assert reply.body == b"Internal Server Error\n"
     assert reply.header(b"x-php") == []
-    assert f"sent status {status}, outside 100-599" in caplog.text
+    [record] = [r for r in caplog.records if r.name == "trio_runner.http.writer"]
+    assert record.getMessage() == (
+        f"PUT /orders/7: the PHP worker sent status {status}, outside 100-599; "
+        "answering 500"
+    )
 
 
 async def test_bridge_refuses_undecodable_context(

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import socket
 import ssl
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import h2.config
+import h2.connection
 import h2.errors
 import httpx
 import pytest
 import trio
 import trustme
 
-from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
+from tests.http.fakes import FakeExchanger, Last, Script, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import WorkerCrashed
 from trio_runner.http import HttpBridge, serve_http
@@ -108,6 +111,79 @@ async def test_connection_survives_h2_clients_leaving_mid_flight(
                 response = await client.get(f"http://{bound}/")
     assert response.status_code == 200
     assert response.http_version == "HTTP/2"
+    assert hypercorn_trouble(caplog) == []
+
+
+def open_sockets() -> int:
+    """Sockets this process holds open (Linux)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def wait_until(done: Callable[[], bool]) -> None:
+    """Poll ``done`` until it holds; bound it with ``trio.fail_after``."""
+    while not done():  # noqa: ASYNC110
+        await trio.sleep(0.01)
+
+
+async def leave_without_goaway(
+    address: str, requests: int, read: int, *, reset: bool
+) -> None:
+    """Send ``requests`` GETs, read up to ``read`` bytes and close, as
+    impatient clients and load tools do: no GOAWAY, no RST_STREAM.
+    ``reset``: reset the TCP connection rather than close it."""
+    host, _, port = address.rpartition(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    get = [(":method", "GET"), (":scheme", "http"), (":authority", "x")]
+    for _ in range(requests):
+        stream_id = client.get_next_available_stream_id()
+        client.send_headers(stream_id, [*get, (":path", "/")], end_stream=True)
+    await stream.send_all(client.data_to_send())
+    if read:
+        await stream.receive_some(read)
+    if reset:
+        linger = struct.pack("ii", 1, 0)
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    await stream.aclose()
+
+
+async def answer_at_once(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+    yield Last(chunk(200, b"x" * 700))
+
+
+@pytest.mark.parametrize(
+    "script", [answer_at_once, streaming], ids=["one-chunk", "streamed"]
+)
+async def test_connection_h2_clients_closing_without_goaway_leave_nothing_behind(
+    caplog: pytest.LogCaptureFixture, script: Script
+) -> None:
+    # Bug A of the issue #3 audit: the app waited forever in hypercorn's
+    # StreamBuffer.drain() once the connection had closed, holding its
+    # connection, socket and request (SIGTERM then waited the whole grace
+    # period). Bug C: a complete response was then taken for an unfinished
+    # one, and resetting it raised KeyError.
+    bridge = HttpBridge(FakeExchanger(script))
+    with trio.fail_after(30):
+        async with serving(bridge, h2c=True) as bound:
+            idle = open_sockets()
+            for attempt in range(45):
+                await leave_without_goaway(
+                    bound,
+                    requests=(1, 5, 40)[attempt % 3],
+                    read=(0, 100, 5000)[attempt // 3 % 3],
+                    reset=attempt % 5 == 0,
+                )
+            # Well inside the keep-alive timeout (5 s), which must not keep
+            # a connection whose client is gone.
+            with trio.fail_after(2):
+                await wait_until(
+                    lambda: bridge.in_flight == 0 and open_sockets() <= idle
+                )
     assert hypercorn_trouble(caplog) == []
 
 
@@ -327,3 +403,113 @@ async def test_connection_speaks_h2c_when_asked() -> None:
                 answer = await client.wait_ended(await client.request("GET", "/"))
     assert upgrade.startswith(b"HTTP/1.1 101 ")
     assert (answer.status, answer.body) == (200, b"one")
+
+
+async def exchange_raw(address: str, request: bytes) -> bytes:
+    """Send ``request`` while reading the answer, until the server closes.
+
+    A server that closes before it has read everything makes the send
+    fail; that is not an error here, only what was answered counts."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+
+        async def send() -> None:
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(request)
+
+        data = b""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            with contextlib.suppress(trio.BrokenResourceError):
+                while part := await stream.receive_some(65536):
+                    data += part
+            nursery.cancel_scope.cancel()
+    return data
+
+
+def chunked_request(body: bytes, piece: int = 65536) -> bytes:
+    out = b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for start in range(0, len(body), piece):
+        part = body[start : start + piece]
+        out += b"%x\r\n%s\r\n" % (len(part), part)
+    return out + b"0\r\n\r\n"
+
+
+async def test_connection_h1_finishes_a_413_before_closing_on_pipelined_bytes() -> None:
+    # Bug B of the issue #3 audit: the 413 says "Connection: close", so h11
+    # refuses the pipelined GET; hypercorn then closed at once, and the
+    # client got the 413's headers without its body, or nothing at all.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = chunked_request(b"x" * (MB + 1)) + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with trio.fail_after(30):
+        async with serving(HttpBridge(fake, max_request_size=1)) as bound:
+            answers = [await exchange_raw(bound, request) for _ in range(6)]
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b"\r\nconnection: close" in head.lower()
+        assert body == b"The request body is larger than the limit of 1 MB.\n"
+    assert fake.requests == []  # neither reached PHP
+
+
+async def test_connection_h1_answers_a_request_that_said_close_despite_more_bytes() -> (
+    None
+):
+    # A client that sends more after "Connection: close": hypercorn answered
+    # the first request with its own 400 instead of the app's response.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = (
+        b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            answer = await exchange_raw(bound, request)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nfine")
+    assert answer.count(b"HTTP/1.1") == 1
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (200, b"HTTP/1.1 200 OK"),
+        (404, b"HTTP/1.1 404 Not Found"),
+        (503, b"HTTP/1.1 503 Service Unavailable"),
+        (299, b"HTTP/1.1 299 status code 299"),
+    ],
+)
+async def test_connection_h1_status_line_has_the_reason_phrase(
+    status: int, line: bytes
+) -> None:
+    # hypercorn sent "HTTP/1.1 200 " (an empty reason), which h2load counts
+    # as a failed request.
+    fake = FakeExchanger(replying(chunk(status, b"body")))
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            answer = await read_all(
+                bound, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+    assert answer.split(b"\r\n")[0] == line
+
+
+async def test_connection_h1_100_continue_has_the_reason_phrase() -> None:
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
+    )
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(head + b"Connection: close\r\n\r\n")
+                interim = await stream.receive_some(65536)
+                await stream.send_all(b"hi")
+                final = b""
+                while part := await stream.receive_some(65536):
+                    final += part
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+    assert interim.endswith(b"\r\n\r\n")
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert fake.requests[0].body == b"hi"

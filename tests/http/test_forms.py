@@ -98,7 +98,11 @@ def tree_of(body: bytes) -> Any:
         (b"a;b=1&c=2;d", {"a;b": "1", "c": "2;d"}),  # only & separates
         (b"&&a=1&&", {"a": "1"}),
         (b"=1&%5B%5D=2", {}),  # empty first keys: dropped
-        (b"n=%E9t%C3%A9", {"n": "\u00e9t\u00c3\u00a9"}),  # not UTF-8: Latin-1
+        # Not UTF-8: U+FFFD for each bad byte, as RoadRunner's JSON has it.
+        (b"n=%E9t%C3%A9", {"n": "\ufffdt\u00e9"}),
+        (b"n=%E2%82A", {"n": "\ufffd\ufffdA"}),  # a cut sequence: per byte
+        (b"n=%ED%A0%80&o=%C0%80", {"n": "\ufffd" * 3, "o": "\ufffd" * 2}),
+        (b"caf%E9[x]=1", {"caf\ufffd": {"x": "1"}}),
         (b"n=%C3%A9", {"n": "\u00e9"}),
         (b"", {}),
     ],

@@ -197,18 +197,25 @@ class HeadersConfig:
     cors: CorsConfig | None = optional_section(CorsConfig)  # noqa: RUF009
 
 
+# What http.static never serves unless told otherwise: PHP sources, the
+# code an app would least want read.
+STATIC_FORBID = (".php", ".phtml", ".phar", ".inc")
+
+
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class StaticConfig:
     """``[http.static]``: for the ``static`` middleware.
 
     ``dir`` is relative to ``working_dir``. ``forbid`` wins over ``allow``;
-    an empty ``allow`` serves every extension not forbidden.
+    an empty ``allow`` serves every extension not forbidden. ``forbid``
+    left unset keeps PHP sources private (RoadRunner's default forbids
+    nothing, which serves ``worker.php`` as text from a ``dir`` of ``.``).
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"pattern"})
 
     dir: str = setting(Text(nonempty=True), ".")
-    forbid: tuple[str, ...] = setting(Extensions(), ())
+    forbid: tuple[str, ...] = setting(Extensions(), STATIC_FORBID)
     allow: tuple[str, ...] = setting(Extensions(), ())
     calculate_etag: bool = setting(Boolean(), False)
     weak: bool = setting(Boolean(), False)

@@ -24,6 +24,24 @@ test in ``tests/http/test_connection.py``:
    both forms; here, with ``h2c`` off, the prior-knowledge preface gets
    ``505 HTTP Version Not Supported`` and ``Upgrade: h2c`` is ignored (the
    request is answered over HTTP/1.1), as a server without h2c must.
+6. When an HTTP/2 connection closes (the client left without GOAWAY),
+   every stream's send buffer is closed. hypercorn closed the streams and
+   stopped its send task but left an app waiting for its body to drain
+   asleep for good, and with it the connection, its socket and its request
+   (``serve`` then waited out the whole grace period). A response that was
+   complete when the connection closed is not reset as unfinished (fix 4
+   raised ``KeyError`` for it).
+7. Once the client has gone (reading has ended), the connection no longer
+   waits out the keep-alive timeout: it closes as soon as its requests
+   have returned. hypercorn held the socket for ``keep_alive_timeout``.
+8. HTTP/1.1: when the client's next bytes are refused by h11 while a
+   response is still being written (a pipelined request after a 413 that
+   says ``Connection: close``), reading stops and the response is finished
+   before the connection closes. hypercorn closed at once and the client
+   got the headers without the body.
+9. HTTP/1.1 status lines carry the standard reason phrase (``200 OK``);
+   hypercorn sent none (``HTTP/1.1 200 ``), which some clients count as a
+   failure (h2load).
 
 Everything else is hypercorn's own code. It reaches into hypercorn's
 internals, so the hypercorn version is bounded in ``pyproject.toml``.
@@ -32,7 +50,9 @@ internals, so the hypercorn version is bounded in ``pyproject.toml``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import h2.errors
@@ -40,7 +60,7 @@ import h2.stream
 import h11
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.events import Body, EndBody, StreamClosed
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
@@ -52,7 +72,7 @@ from hypercorn.protocol.h11 import (
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import AppWrapper, ConnectionState
+from hypercorn.typing import AppWrapper, ConnectionState, H11SendableEvent
 from hypercorn.utils import parse_socket_addr
 
 __all__ = ["Connection"]
@@ -64,12 +84,70 @@ class _RefuseConnection(Exception):
     """Raised by the HTTP/1.1 protocol once it has answered: close now."""
 
 
+class _Peer(h11.Connection):
+    """h11's server side, remembering whether the client broke the protocol
+    only after a complete request (bytes sent after ``Connection: close``)."""
+
+    broke_after_request = False
+
+    def next_event(self) -> Any:
+        before = self.their_state
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError:
+            self.broke_after_request = before in {h11.DONE, h11.MUST_CLOSE}
+            raise
+
+
 class _H11(H11Protocol):
-    """HTTP/1.1 that switches to HTTP/2 only when h2c is on (fix 5)."""
+    """HTTP/1.1 with fixes 5, 8 and 9."""
 
     def __init__(self, *args: Any, h2c: bool) -> None:
         super().__init__(*args)
         self._h2c = h2c
+        self.connection = _Peer(
+            h11.SERVER, max_incomplete_event_size=self.config.h11_max_incomplete_size
+        )
+        # Fix 8: set once a Closed is held back until the response is out.
+        self._closing = False
+        self._send_upstream = self.send
+        self.send = self._send
+
+    async def handle(self, event: Event) -> None:
+        if self._closing and isinstance(event, RawData):
+            return  # refused bytes: read and dropped until the response is out
+        await super().handle(event)
+
+    def _answering(self) -> bool:
+        """The client broke the protocol, but its request is still being
+        answered and that answer can still be delivered whole (fix 8)."""
+        if self.stream is None or self.connection.their_state is not h11.ERROR:
+            return False
+        state = self.connection.our_state
+        peer = self.connection
+        after_request = isinstance(peer, _Peer) and peer.broke_after_request
+        return state is h11.SEND_BODY or (state is h11.SEND_RESPONSE and after_request)
+
+    async def _send(self, event: Event) -> None:
+        if isinstance(event, Closed) and not self._closing and self._answering():
+            # hypercorn closes here, with the response half written. The
+            # app's StreamClosed, once the response is complete, closes.
+            self._closing = True
+            return
+        await self._send_upstream(event)
+
+    async def _send_error_response(self, status_code: int) -> None:
+        if self._answering():
+            return  # the app's own answer is coming (fix 8)
+        await super()._send_error_response(status_code)
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        # Fix 9: h11 writes the reason phrase it is given, and hypercorn
+        # gives none.
+        heads = h11.Response | h11.InformationalResponse
+        if isinstance(event, heads) and not event.reason:
+            event = dataclasses.replace(event, reason=_reason(event.status_code))
+        await super()._send_h11_event(event)
 
     async def _check_protocol(self, event: h11.Request) -> None:
         if self._h2c:
@@ -78,6 +156,13 @@ class _H11(H11Protocol):
             await self._send_error_response(505)
             raise _RefuseConnection
         # Else "Upgrade: h2c" is ignored and the request served as it came.
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"status code %d" % status  # what Go writes for a code it lacks
 
 
 class _GoneStream:
@@ -115,7 +200,7 @@ class _Streams(dict[int, Any]):
 
 
 class _H2(H2Protocol):
-    """HTTP/2 with fixes 3 and 4.
+    """HTTP/2 with fixes 3, 4 and 6.
 
     Fix 3 in detail: once a response has ended while the client is still
     sending its request body, that body is read and dropped (hypercorn
@@ -136,6 +221,16 @@ class _H2(H2Protocol):
         self.discarding: dict[int, int] = {}
         self._ended: set[int] = set()
 
+    async def handle(self, event: Event) -> None:
+        await super().handle(event)
+        if isinstance(event, Closed):
+            # Fix 6: hypercorn closes the streams and stops its send task,
+            # but an app waiting for its body to drain (EndBody) or for room
+            # in a full buffer (Body) was never woken: it hung, and held the
+            # connection, its socket and its request open for good.
+            for buffer in list(self.stream_buffers.values()):
+                await buffer.close()
+
     def discard(self, stream_id: int, size: int) -> None:
         if stream_id not in self.discarding:
             return  # the response is still being sent; dropped uncounted
@@ -150,24 +245,33 @@ class _H2(H2Protocol):
             self._ended.add(event.stream_id)
         elif isinstance(event, StreamClosed) and event.stream_id not in self._ended:
             await self._reset_unfinished(event.stream_id)
-        await super().stream_send(event)  # forgets the stream on StreamClosed
+        try:
+            await super().stream_send(event)  # forgets the stream on StreamClosed
+        finally:
+            # Only the app's own StreamClosed ends what ``_ended`` records:
+            # the connection closing (``_close_stream``) must not make a
+            # complete response look unfinished.
+            if isinstance(event, StreamClosed):
+                self._ended.discard(event.stream_id)
 
     async def _close_stream(self, stream_id: int) -> None:
-        self._ended.discard(stream_id)
         self.discarding.pop(stream_id, None)
         await super()._close_stream(stream_id)
 
     async def _reset_unfinished(self, stream_id: int) -> None:
         """The app finished without ending the body: reset the stream (fix 4)."""
-        if stream_id not in self.stream_buffers:
+        if self.closed or stream_id not in self.stream_buffers:
             return  # the client reset it, or the connection is gone
         self._reset(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
         await self._flush()
         # The send task drops the buffer once it finds it complete and the
         # stream closed; dropping it here could pull it from under that task.
-        await self.stream_buffers[stream_id].close()
-        self.priority.unblock(stream_id)
-        await self.has_data.set()
+        # It may also have dropped it during the flush.
+        buffer = self.stream_buffers.get(stream_id)
+        if buffer is not None:
+            await buffer.close()
+            self.priority.unblock(stream_id)
+            await self.has_data.set()
 
     async def _send_data(self, stream_id: int) -> None:
         await super()._send_data(stream_id)
@@ -241,6 +345,7 @@ class Connection(TCPServer):
     ) -> None:
         super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
         self._h2c = h2c
+        self._read_done = False
 
     async def run(self) -> None:
         try:
@@ -293,10 +398,18 @@ class Connection(TCPServer):
                 await self.protocol.initiate()
                 await self.idle_task.restart(task_group, self._idle_timeout)
                 await self._read_data()
+                # Fix 7: the client is gone; nothing is left to wait for.
+                self._read_done = True
+                await self.idle_task.stop()
         except OSError:
             pass  # the client is gone
         finally:
             await self._close()
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated) and event.idle and self._read_done:
+            return  # fix 7: no idle wait once the client is gone
+        await super().protocol_send(event)
 
     async def _close(self) -> None:
         # XXX: fix 1. Half-close only while holding the send lock; when a

@@ -20,9 +20,11 @@ builds that tree the way PHP's own parser builds ``$_POST`` (and
   empty ``options`` field beside ``options[0][id]`` keeps the array,
   whatever the order of the fields.
 
-Values are text: UTF-8 when valid, else Latin-1, one character per byte
-(JSON cannot carry raw bytes; Go puts U+FFFD there). The uploads tree of
-PROTOCOL.md 4.5 is built by the same rules, with files as its leaves.
+Names and values are text, as in RoadRunner: JSON cannot carry raw bytes,
+and Go's JSON encoder puts U+FFFD for each byte that is not part of valid
+UTF-8, so ``caf%E9`` reaches PHP as ``caf\ufffd`` (php-fpm would give the
+raw byte; no JSON form can). The uploads tree of PROTOCOL.md 4.5 is built
+by the same rules, with files as its leaves.
 
 ``MultipartReader`` turns a multipart body, fed in pieces, into part
 events. Nothing here does I/O.
@@ -80,12 +82,23 @@ class FormError(ValueError):
     """A form body that cannot be parsed; the client's fault (400)."""
 
 
+# surrogateescape turns each byte that is not part of valid UTF-8 into one
+# lone surrogate, U+DC80 to U+DCFF; these become U+FFFD.
+_BAD_BYTES = dict.fromkeys(range(0xDC80, 0xDD00), "\ufffd")
+
+
 def decode_text(raw: bytes) -> str:
-    """UTF-8 when ``raw`` is valid UTF-8, else Latin-1 (one char per byte)."""
+    """``raw`` as UTF-8, each byte that is not part of valid UTF-8 replaced
+    by U+FFFD, as RoadRunner's JSON encoding of form trees does.
+
+    One U+FFFD per byte, as Go reads them (``utf8.DecodeRune`` returns an
+    error of size 1), where Python's ``"replace"`` puts one for a whole
+    broken sequence.
+    """
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return raw.decode("utf-8", "surrogateescape").translate(_BAD_BYTES)
 
 
 def split_name(name: bytes) -> list[bytes | None] | None:

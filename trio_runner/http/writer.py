@@ -70,6 +70,7 @@ class ResponseWriter:
     early_hints: bool = False
     trailers: bool = False
     push: bool = False
+    path: str = ""  # for the log: which request PHP answered badly
     started: bool = False
     complete: bool = False
     _bodyless: bool = False
@@ -94,6 +95,7 @@ class ResponseWriter:
             early_hints="http.response.early_hint" in extensions,
             trailers="http.response.trailers" in extensions and accepts_trailers,
             push="http.response.push" in extensions,
+            path=str(scope.get("path", "")),
         )
 
     async def write(self, chunk: Payload, *, last: bool = False) -> None:
@@ -106,11 +108,11 @@ class ResponseWriter:
             try:
                 head = decode_response_context(chunk.context)
             except RemoteProtocolError as error:
-                logger.warning(
+                self._warn(
                     "%s; answering 500 (context starts with %r)",
                     error,
                     chunk.context[:64],
-                    extra={"reason": "bad_response_context"},
+                    reason="bad_response_context",
                 )
                 await self._internal_error(str(error))
                 return
@@ -118,10 +120,10 @@ class ResponseWriter:
                 await self._informational(head, chunk.body)
                 return
             if not 200 <= head.status <= 599:
-                logger.warning(
+                self._warn(
                     "the PHP worker sent status %d, outside 100-599; answering 500",
                     head.status,
-                    extra={"reason": "bad_status"},
+                    reason="bad_status",
                 )
                 await self._internal_error(
                     f"The PHP worker sent an invalid status: {head.status}"
@@ -135,6 +137,16 @@ class ResponseWriter:
             await self.send(
                 {"type": "http.response.body", "body": body, "more_body": True}
             )
+
+    def _warn(self, message: str, *args: object, reason: str) -> None:
+        """A warning about PHP's answer, naming the request it answered."""
+        logger.warning(
+            "%s %s: " + message,
+            self.method,
+            self.path,
+            *args,
+            extra={"reason": reason},
+        )
 
     async def finish(self) -> None:
         """End the body. With no chunk but 1xx ones, the response is a bare 200."""
@@ -156,17 +168,17 @@ class ResponseWriter:
     async def _informational(self, head: ResponseHead, body: bytes) -> None:
         """A 1xx chunk, before the response (PROTOCOL.md 4.6)."""
         if body:
-            logger.warning(
+            self._warn(
                 "dropped %d bytes of body the PHP worker sent with status %d",
                 len(body),
                 head.status,
-                extra={"reason": "informational_body"},
+                reason="informational_body",
             )
         if head.status == 101:
-            logger.warning(
+            self._warn(
                 "the PHP worker sent 101 Switching Protocols; ignored (protocol "
                 "switches are the server's, not PHP's)",
-                extra={"reason": "bad_status"},
+                reason="bad_status",
             )
             return
         links = head.values("link")
@@ -206,10 +218,10 @@ class ResponseWriter:
             self._trailer_lines = trailer_lines
             message["trailers"] = True
         for problem in dropped:
-            logger.warning(
+            self._warn(
                 "dropped a response header from PHP: %s",
                 problem,
-                extra={"reason": "bad_response_header"},
+                reason="bad_response_header",
             )
         if self.push:
             await self._push(head)
@@ -236,12 +248,12 @@ class ResponseWriter:
             return [*lines, (b"content-length", b"%d" % length)]
         actual = b"%d" % length
         if declared and declared != [actual]:
-            logger.warning(
+            self._warn(
                 "the PHP worker declared Content-Length %s for a %d-byte body; "
                 "sending the real length",
                 b", ".join(declared).decode("latin-1"),
                 length,
-                extra={"reason": "bad_content_length"},
+                reason="bad_content_length",
             )
         elif declared:
             return lines
@@ -251,10 +263,10 @@ class ResponseWriter:
         for value in head.values("http2-push"):
             path = value.decode("latin-1").strip()
             if not path.startswith("/"):
-                logger.warning(
+                self._warn(
                     "Http2-Push path %r does not start with '/'; not pushed",
                     path,
-                    extra={"reason": "bad_response_header"},
+                    reason="bad_response_header",
                 )
                 continue
             await self.send({"type": "http.response.push", "path": path, "headers": []})

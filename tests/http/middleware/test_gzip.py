@@ -188,14 +188,38 @@ SKIP_CASES = [
         False,
         id="no-transform",
     ),
-    pytest.param(gzip_request("HEAD"), text_app(), False, id="HEAD"),
     pytest.param(gzip_request(), text_app((), status=204), False, id="204"),
-    pytest.param(gzip_request(), text_app((), status=304), False, id="304"),
+    # A 304 or 206 says Vary as its 200 would (RFC 9110 15.4.5).
+    pytest.param(gzip_request(), text_app((), status=304), True, id="304"),
+    pytest.param(
+        gzip_request(),
+        Answer(304, [(b"etag", b'"v1"')], []),
+        True,
+        id="304 without content-type",
+    ),
+    pytest.param(
+        gzip_request(),
+        text_app((), status=304, content_type=b"image/png"),
+        False,
+        id="304 of a png",
+    ),
     pytest.param(
         gzip_request("GET", (b"range", b"bytes=0-99")),
         text_app((TEXT[:100],), (b"content-range", b"bytes 0-99/4400"), status=206),
-        False,
+        True,
         id="range request",
+    ),
+    pytest.param(
+        gzip_request("GET", (b"range", b"bytes=0-99")),
+        text_app(),
+        True,
+        id="range request answered whole",
+    ),
+    pytest.param(
+        gzip_request("GET", (b"range", b"bytes=0-99")),
+        text_app((b"x",), status=206, content_type=b"video/mp4"),
+        False,
+        id="range of a video",
     ),
     pytest.param(
         gzip_request(),
@@ -214,6 +238,40 @@ async def test_gzip_leaves_responses_not_worth_compressing(
     assert reply.header(b"content-encoding") in ([], [b"br"])
     assert reply.body == b"".join(app.chunks)
     assert reply.header(b"vary") == ([b"Accept-Encoding"] if varies else [])
+
+
+# Responses as PHP's HEAD and GET answers look once the writer is done: a
+# HEAD announces the length of the body PHP wrote, or nothing.
+HEAD_CASES = [
+    pytest.param([(b"content-length", b"4400")], id="announced"),
+    pytest.param([], id="unannounced"),
+    pytest.param([(b"content-length", b"5")], id="too small"),
+    pytest.param([(b"etag", b'"v1"'), (b"accept-ranges", b"bytes")], id="etag"),
+    pytest.param([(b"vary", b"Cookie")], id="vary"),
+]
+
+
+@pytest.mark.parametrize("accept", [b"gzip", b"identity"])
+@pytest.mark.parametrize("headers", HEAD_CASES)
+async def test_gzip_head_has_the_headers_of_its_get(
+    headers: list[tuple[bytes, bytes]], accept: bytes
+) -> None:
+    # RFC 9110 9.3.2: the same header fields as for GET, except those whose
+    # value is only known once the body is made (the compressed length).
+    declared = [v for n, v in headers if n == b"content-length"]
+    body = b"x" * int(declared[0]) if declared else TEXT
+    scope = http_scope("GET", headers=[(b"accept-encoding", accept)])
+    get = await call(GzipMiddleware(text_app((body,), *headers)), scope)
+    scope = http_scope("HEAD", headers=[(b"accept-encoding", accept)])
+    head = await call(GzipMiddleware(text_app((b"",), *headers)), scope)
+
+    def fields(reply: Reply) -> list[tuple[bytes, bytes]]:
+        return sorted(line for line in reply.headers if line[0] != b"content-length")
+
+    assert fields(head) == fields(get)
+    assert head.body == b""
+    compressed = get.header(b"content-encoding") == [b"gzip"]
+    assert head.header(b"content-length") == ([] if compressed else declared)
 
 
 async def test_gzip_never_compresses_twice() -> None:

@@ -10,7 +10,7 @@ import trio
 
 from tests.http.fakes import Client, Reply
 from tests.http.middleware.apps import Answer, call, http_scope
-from trio_runner.config.model import StaticConfig
+from trio_runner.config.model import STATIC_FORBID, StaticConfig
 from trio_runner.errors import ConfigError
 from trio_runner.http.middleware import static
 from trio_runner.http.middleware.docroot import DocumentRoot
@@ -316,8 +316,9 @@ async def test_static_from_config_refuses_a_missing_dir(tmp_path: Path) -> None:
 async def test_static_from_config_warns_when_php_is_not_forbidden(
     public: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    config = StaticConfig(dir=".", forbid=[".txt"])
     with caplog.at_level(logging.WARNING):
-        StaticFiles.from_config(Answer(), StaticConfig(dir="."), working_dir=public)
+        StaticFiles.from_config(Answer(), config, working_dir=public)
     assert 'add ".php" to http.static.forbid' in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
@@ -329,4 +330,28 @@ async def test_static_dir_is_relative_to_the_working_dir(public: Path) -> None:
     middleware = StaticFiles.from_config(
         Answer(), StaticConfig(dir="public"), working_dir=public.parent
     )
-    assert middleware.root == DocumentRoot.from_dir(public)
+    assert middleware.root == DocumentRoot.from_dir(public, STATIC_FORBID)
+
+
+@pytest.mark.parametrize("name", ["worker.php", "view.phtml", "app.phar", "db.inc"])
+async def test_static_keeps_php_sources_private_by_default(
+    public: Path, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    # RoadRunner forbids nothing by default; here a [http.static] without
+    # forbid must not hand out the app's code, and needs no warning.
+    (public / name).write_text("<?php $password = 'x';")
+    app = Answer()
+    with caplog.at_level(logging.WARNING):
+        middleware = StaticFiles.from_config(app, StaticConfig(), working_dir=public)
+    reply = await call(middleware, get(f"/{name}"))
+    assert app.called  # a miss: PHP answers
+    assert reply.body == b"from the app"
+    assert (await call(middleware, get("/data.txt"))).body == CONTENT
+    assert caplog.text == ""
+
+
+async def test_static_serves_php_sources_when_forbid_is_emptied(public: Path) -> None:
+    config = StaticConfig(forbid=[])
+    middleware = StaticFiles.from_config(Answer(), config, working_dir=public)
+    reply = await call(middleware, get("/worker.php"))
+    assert reply.body == b"<?php echo 'the app';"

@@ -3,7 +3,7 @@
 A response is *eligible* when compressing it could pay off, whoever asks:
 
 - its status can carry a body that is the whole representation (not 1xx,
-  204, 206 or 304), the request was not HEAD and had no ``Range``;
+  204, 206 or 304);
 - it has no ``Content-Encoding`` (never twice, never over an encoding the
   app chose), no ``Content-Range``, no ``Cache-Control: no-transform``;
 - its ``Content-Type`` is text or a known text-like type (JSON, XML,
@@ -19,6 +19,18 @@ receives depends on that header. It is compressed when the request's
 ``Content-Encoding: gzip``, a strong ``ETag`` made weak (the bytes differ
 from the file's), no ``Accept-Ranges``, and a ``Content-Length`` for the
 compressed size when the body came whole, none when it streams.
+
+Answers to HEAD and to ``Range`` requests are never compressed, but they,
+like 304s and 206s, get the headers the full GET answer would have (RFC
+9110 9.3.2, 15.3.7, 15.4.5), so that caches and clients see one resource:
+
+- a HEAD answer is judged as its GET would be, with the body length it
+  announces (none: a streamed body), and gets the same ``Vary``,
+  ``Content-Encoding`` and ``ETag``; its ``Content-Length`` is dropped
+  when the GET would be compressed, as the compressed size is unknown;
+- a 304, a 206 and any answer to a ``Range`` request get ``Vary`` when
+  their representation could be compressed (a 304 without a
+  ``Content-Type`` is assumed to stand for one that could).
 
 Streaming: each chunk is compressed and flushed (``Z_SYNC_FLUSH``) before it
 is sent, so a streamed PHP response reaches the client chunk by chunk, not
@@ -75,6 +87,8 @@ _COMPRESSIBLE = frozenset(
     }
 )
 _NOT_WHOLE = frozenset({204, 206, 304})
+_PARTIAL_OR_UNCHANGED = frozenset({206, 304})
+_VARY = b"Accept-Encoding"
 
 
 def accepts_gzip(accept_encoding: Sequence[bytes]) -> bool:
@@ -127,15 +141,19 @@ class GzipMiddleware:
     level: int = LEVEL
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "HEAD":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", ())
-        if header_values(headers, b"range"):
-            await self.app(scope, receive, send)
-            return
         accepts = accepts_gzip(header_values(headers, b"accept-encoding"))
-        writer = _Writer(send, accepts, self.minimum_size, self.level)
+        writer = _Writer(
+            send,
+            accepts,
+            self.minimum_size,
+            self.level,
+            head=scope["method"] == "HEAD",
+            ranged=bool(header_values(headers, b"range")),
+        )
         await self.app(scope, receive, writer.send)
         await writer.flush_held_start()
 
@@ -148,17 +166,29 @@ class _Writer:
     accepts: bool
     minimum_size: int
     level: int
+    head: bool = False  # a HEAD request: headers as for GET, never a body
+    ranged: bool = False  # a Range request: never compressed
     held: Message | None = None
     compressor: zlib._Compress | None = None
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            if _eligible(message, self.minimum_size):
-                # Held until the first body chunk: a body that comes whole
-                # can then be sent compressed with its Content-Length.
-                self.held = message
-                return
+            status = int(message["status"])
+            headers: Headers = list(message.get("headers", ()))
+            if status in _PARTIAL_OR_UNCHANGED:
+                if _could_compress(headers, assume=status == 304):
+                    message = dict(message, headers=add_vary(headers, _VARY))
+            elif _eligible(message, self.minimum_size):
+                if self.head:
+                    message = dict(message, headers=self._head_headers(headers))
+                elif self.ranged:
+                    message = dict(message, headers=add_vary(headers, _VARY))
+                else:
+                    # Held until the first body chunk: a body that comes
+                    # whole can then be sent compressed with its length.
+                    self.held = message
+                    return
         elif kind == "http.response.body":
             if self.held is not None:
                 await self._decide(message)
@@ -174,6 +204,12 @@ class _Writer:
             held, self.held = self.held, None
             await self.downstream(held)
 
+    def _head_headers(self, headers: Headers) -> Headers:
+        """The headers of the GET answer, for a HEAD (its length unknown
+        once compressed)."""
+        headers = add_vary(headers, _VARY)
+        return _gzip_headers(headers) if self.accepts else headers
+
     async def _decide(self, first: Message) -> None:
         assert self.held is not None
         start, self.held = self.held, None
@@ -186,7 +222,7 @@ class _Writer:
             await self.downstream(first)
             return
 
-        headers = add_vary(headers, b"Accept-Encoding")
+        headers = add_vary(headers, _VARY)
         if not self.accepts:
             await self.downstream(dict(start, headers=headers))
             await self.downstream(first)
@@ -233,14 +269,24 @@ def _eligible(start: Message, minimum_size: int) -> bool:
     length = _content_length(headers)
     if length is not None and length < minimum_size:
         return False
-    if header_values(headers, b"content-encoding"):
-        return False
     if header_values(headers, b"content-range"):
+        return False
+    return _could_compress(headers)
+
+
+def _could_compress(headers: Headers, *, assume: bool = False) -> bool:
+    """Whether the representation these headers describe may be compressed.
+
+    ``assume``: what to answer when there is no ``Content-Type`` to judge.
+    """
+    if header_values(headers, b"content-encoding"):
         return False
     cache_control = split_list(header_values(headers, b"cache-control"))
     if any(item.lower() == b"no-transform" for item in cache_control):
         return False
     content_types = header_values(headers, b"content-type")
+    if not content_types:
+        return assume
     return len(content_types) == 1 and compressible(content_types[0])
 
 
