@@ -9,23 +9,20 @@ killed and reaped before the error leaves.
 
 Workers get their own process group (as RoadRunner's Setpgid), so a Ctrl-C
 in the terminal reaches only the server, which then stops them in order.
-On Linux each worker is also started through util-linux's ``setpriv
---pdeathsig KILL``, which execs PHP with the kernel told to kill it when
-the server dies: a server killed with SIGKILL leaves no PHP behind, not
-even one busy with a long request (an idle one would notice its relay
-close anyway). ``setpriv`` execs, so the pid is PHP's own, as socket
-relays need.
+A server killed with SIGKILL leaves its workers to notice on their own:
+an idle worker reads end of file on its relay and exits at once; a busy
+one only when its request is over. (The kernel's parent-death signal
+cannot do better here: it fires when the *thread* that forked exits, and
+trio forks in a thread of its cache, which ends after 10 idle seconds.)
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import math
 import os
 import pwd
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,10 +57,6 @@ PHP_LIBRARY = Path(__file__).resolve().parent.parent / "php" / "autoload.php"
 
 # How long a dead worker's pipes get to deliver its last words.
 _DRAIN_OUTPUT = 0.5
-
-# Kills a worker when the server dies (see the module docstring); None
-# where util-linux is missing.
-_SETPRIV = shutil.which("setpriv")
 
 
 class WorkerProcess(Protocol):
@@ -174,13 +167,12 @@ class ProcessSpawner:
         """
         stdio = self.relay.uses_stdio
         uid, gid, groups = _identity(self.user)
-        argv = list(self.argv)
-        if _SETPRIV is not None and argv:
-            program = self._find(argv[0])
-            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", program, *argv[1:]]
         try:
+            # TODO: #4 a busy worker outlives a SIGKILLed server until its
+            # request ends (module docstring); a reaper process watching the
+            # server would close that gap.
             process = await trio.lowlevel.open_process(
-                argv,
+                list(self.argv),
                 stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -232,26 +224,6 @@ class ProcessSpawner:
                 raise self._start_error(process, exc, tail, exit_code) from exc
             raise
         return Spawned(process, link, tail, drained)
-
-    def _find(self, program: str) -> str:
-        """``program`` as the kernel would find it, for ``setpriv`` to exec.
-
-        Checked here because a missing program would otherwise be reported
-        by ``setpriv``, after the fact, instead of at once.
-        """
-        cwd = self.cwd or Path.cwd()
-        if os.sep in program:
-            path = Path(cwd, program)
-            if not path.is_file():
-                raise self._cannot_start(os.strerror(errno.ENOENT))
-            if not os.access(path, os.X_OK):
-                raise self._cannot_start(os.strerror(errno.EACCES))
-            return str(path)
-        found = shutil.which(program, path=self.env.get("PATH", os.defpath))
-        if found is None:
-            missing = os.strerror(errno.ENOENT)
-            raise self._cannot_start(f"{missing} ({program} is not on the PATH)")
-        return found
 
     def _cannot_start(self, reason: str | None) -> WorkerStartError:
         return WorkerStartError(
