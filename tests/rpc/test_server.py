@@ -245,7 +245,8 @@ async def test_rpc_server_on_a_unix_socket_replaces_a_stale_file(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "rpc.sock"
-    path.write_text("left over by a crashed server")
+    with socket.socket(socket.AF_UNIX) as crashed:  # bound, never unlinked
+        crashed.bind(str(path))
     with trio.fail_after(TIMEOUT):
         async with serving(listen=f"unix://{path}") as address:
             assert address == f"unix://{path}"

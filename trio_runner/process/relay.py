@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import socket
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +23,7 @@ import attrs
 import trio
 
 from trio_runner.errors import BindError, RemoteProtocolError
+from trio_runner.process.unix import UnixSocketFile, bind_unix_socket
 from trio_runner.protocol import Handshake, WorkerConnection
 
 __all__ = [
@@ -130,9 +130,9 @@ class SocketRelay:
 
     uses_stdio = False
 
-    def __init__(self, spec: str, path: Path | None = None) -> None:
+    def __init__(self, spec: str, socket_file: UnixSocketFile | None = None) -> None:
         self.spec = spec
-        self._path = path  # a unix socket's file, removed when serving ends
+        self._socket_file = socket_file  # removed when serving ends
         self._pending: dict[int, Link] = {}
         self._arrived = trio.Condition()
 
@@ -152,8 +152,8 @@ class SocketRelay:
             for link in self._pending.values():
                 await trio.aclose_forcefully(link.stream)
             self._pending.clear()
-            if self._path is not None:
-                self._path.unlink(missing_ok=True)
+            if self._socket_file is not None:
+                self._socket_file.remove()
 
     async def _accept(
         self, listener: trio.SocketListener, nursery: trio.Nursery
@@ -203,8 +203,9 @@ async def open_relay(
 
     Socket relays bind now and serve in ``relay_nursery``. With port 0 the
     returned relay's ``spec`` names the port that was bound, so workers
-    connect to the right place. A unix socket file that already exists is
-    replaced, as RoadRunner does, and removed when the relay stops.
+    connect to the right place. A stale unix socket file is replaced, as
+    RoadRunner does (``process.unix``: a live socket or another file is
+    refused), and removed when the relay stops.
 
     Raises:
         BindError: the socket cannot be bound.
@@ -213,7 +214,7 @@ async def open_relay(
         return PipeRelay()
     kind, _, rest = spec.partition("://")
     listeners: list[trio.SocketListener]
-    path: Path | None = None
+    socket_file: UnixSocketFile | None = None
     try:
         if kind == "tcp":
             host, _, port = rest.rpartition(":")
@@ -224,11 +225,8 @@ async def open_relay(
             path = Path(rest)
             if base_dir is not None and not path.is_absolute():
                 path = base_dir / path
-            path.unlink(missing_ok=True)
-            sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            await sock.bind(str(path))
-            sock.listen(128)
-            listeners = [trio.SocketListener(sock)]
+            listener, socket_file = await bind_unix_socket(path, "server.relay")
+            listeners = [listener]
             spec = f"unix://{path}"
         else:
             raise ValueError(
@@ -239,6 +237,6 @@ async def open_relay(
             f"server.relay: cannot listen on {spec}: {exc.strerror or exc} "
             "(choose another address for server.relay)"
         ) from exc
-    relay = SocketRelay(spec, path)
+    relay = SocketRelay(spec, socket_file)
     await relay_nursery.start(relay.serve, listeners)
     return relay

@@ -26,8 +26,6 @@ replies are dropped.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from trio_runner.errors import (
     RpcError,
     TrioRunnerError,
 )
+from trio_runner.process.unix import UnixSocketFile, bind_unix_socket
 from trio_runner.protocol import (
     Codec,
     FrameDecoder,
@@ -64,7 +63,8 @@ class RpcServer:
 
     ``await nursery.start(server.run)`` returns once the socket is bound;
     cancel the nursery to stop. A unix socket file left by an earlier run is
-    replaced, and removed when the server stops.
+    replaced (``process.unix``: nothing else is), and removed when the
+    server stops.
 
     Args:
         listen: the address. Port 0 takes a free port (``address`` then
@@ -98,8 +98,7 @@ class RpcServer:
         Raises:
             BindError: the address cannot be bound (in use, no permission).
         """
-        listener, self.address = await self._bind()
-        where = self._where
+        listener, self.address, socket_file = await self._bind()
         try:
             async with listener, trio.open_nursery() as nursery:
                 logger.info(
@@ -112,23 +111,18 @@ class RpcServer:
                     stream = await listener.accept()
                     nursery.start_soon(self._serve_connection, stream)
         finally:
-            if where.kind == "unix" and where.path is not None:
-                where.path.unlink(missing_ok=True)
+            if socket_file is not None:
+                socket_file.remove()
 
-    async def _bind(self) -> tuple[trio.SocketListener, str]:
+    async def _bind(
+        self,
+    ) -> tuple[trio.SocketListener, str, UnixSocketFile | None]:
         where = self._where
+        if where.kind == "unix":
+            assert where.path is not None
+            listener, socket_file = await bind_unix_socket(where.path, "rpc.listen")
+            return listener, str(where), socket_file
         try:
-            if where.kind == "unix":
-                assert where.path is not None
-                where.path.unlink(missing_ok=True)
-                sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    await sock.bind(os.fspath(where.path))
-                    sock.listen(128)
-                except BaseException:
-                    sock.close()
-                    raise
-                return trio.SocketListener(sock), str(where)
             listeners = await trio.open_tcp_listeners(
                 where.port, host=where.host or None
             )
@@ -140,7 +134,8 @@ class RpcServer:
         for extra in listeners[1:]:
             extra.socket.close()  # a host name may resolve to several
         port = listeners[0].socket.getsockname()[1]
-        return listeners[0], str(parse_address(f"tcp://{_bracket(where.host)}:{port}"))
+        bound = str(parse_address(f"tcp://{_bracket(where.host)}:{port}"))
+        return listeners[0], bound, None
 
     async def _serve_connection(self, stream: trio.abc.Stream) -> None:
         decoder = FrameDecoder()
