@@ -11,6 +11,7 @@ import pytest
 
 from trio_runner import log
 from trio_runner.config import LogChannelConfig, LogsConfig
+from trio_runner.errors import ConfigError
 
 
 @pytest.fixture
@@ -238,3 +239,13 @@ def test_log_channels_are_roadrunner_plugin_names_over_our_loggers() -> None:
         assert loggers, name
         assert all(logger.startswith("trio_runner.") for logger in loggers)
         LogsConfig(channels={name: LogChannelConfig(level="debug")})
+
+
+def test_log_channel_output_that_cannot_open_names_its_key(tmp_path) -> None:
+    missing = tmp_path / "no" / "such" / "pool.log"
+    config = LogsConfig(channels={"pool": LogChannelConfig(output=str(missing))})
+    with pytest.raises(ConfigError) as info:
+        log.configure_logging(config)
+    assert str(info.value).startswith(
+        f"cannot open logs.channels.pool.output {missing}: No such file or directory"
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import wait_for_line, worker_pids, write_config
+from tests.servers import running, wait_for_line, worker_pids, write_config
 from trio_runner.testing.process import ServerProcess
 
 pytestmark = pytest.mark.php
@@ -31,15 +31,16 @@ def test_sigusr1_resets_every_worker(tmp_path: Path) -> None:
         server.send_signal(signal.SIGUSR1)
         wait_for_line(server, "SIGUSR1: resetting the workers", timeout=TIMEOUT)
         wait_for_line(server, "pool http: resetting 2 worker(s)", timeout=TIMEOUT)
-        # Every answer comes from a new worker; both are serving soon (one
-        # may still be booting when the first answers).
-        after: set[str] = set()
+        # The old workers serve until their replacements are ready, then
+        # stop; from then on every answer comes from a new one.
+        old = worker_pids(server.output)
         deadline = time.monotonic() + TIMEOUT
-        while len(after) < 2:
-            assert time.monotonic() < deadline, after
-            answered = pids_answering(server.url, 5)
-            assert answered.isdisjoint(before)
-            after |= answered
+        while running(old):
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.02)
+        after = pids_answering(server.url, 10)
+        assert after.isdisjoint(before)
+        assert after
         assert server.stop(timeout=TIMEOUT) == 0
 
 

@@ -221,12 +221,8 @@ def _remove_pid_file(pid_file: Path) -> None:
 def _serve_config(config: Config, args: argparse.Namespace) -> int:
     try:
         output = configure_logging(config.logs, silent=args.silent)
-    except OSError as exc:
-        print(
-            f"trio_runner: cannot open logs.output {config.logs.output}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    except ConfigError as exc:
+        print(f"trio_runner: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
     try:
         return trio.run(_run_server, config)

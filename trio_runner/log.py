@@ -30,6 +30,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
+from trio_runner.errors import ConfigError
+
 if TYPE_CHECKING:
     from trio_runner.config.model import LogsConfig
 
@@ -290,12 +292,15 @@ def configure_logging(config: LogsConfig, *, silent: bool = False) -> LogOutput:
     still queued (it closes the channels' own outputs too).
 
     Raises:
-        OSError: ``output`` (or a channel's) is a file that cannot be opened.
+        ConfigError: ``output`` (or a channel's) is a file that cannot be
+            opened; the message names the key and the path.
     """
     root = logging.getLogger("trio_runner")
     _uninstall(root)
 
-    main = _open_output(config.output, _formatter(config.encoding, config.mode))
+    main = _open_output(
+        config.output, _formatter(config.encoding, config.mode), "logs.output"
+    )
     _installed.append(main)
     outputs = {config.output: main}
     root.setLevel(_level(config.mode, config.level, silent))
@@ -309,7 +314,8 @@ def configure_logging(config: LogsConfig, *, silent: bool = False) -> LogOutput:
         target = channel.output or config.output
         output = outputs.get(target)
         if output is None:
-            output = outputs[target] = _open_output(target, formatter)
+            key = f"logs.channels.{name}.output" if channel.output else "logs.output"
+            output = outputs[target] = _open_output(target, formatter, key)
             main.companions.append(output)
         for logger_name in CHANNELS[name]:
             channel_logger = logging.getLogger(logger_name)
@@ -336,14 +342,20 @@ def _uninstall(root: logging.Logger) -> None:
     _channel_loggers.clear()
 
 
-def _open_output(output: str, formatter: logging.Formatter) -> LogOutput:
+def _open_output(output: str, formatter: logging.Formatter, key: str) -> LogOutput:
     stream: IO[str]
     if output == "stderr":
         stream = sys.stderr
     elif output == "stdout":
         stream = sys.stdout
     else:
-        stream = open(output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        try:
+            stream = open(output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open {key} {output}: {exc.strerror or exc} (check that "
+                "its directory exists and the server may write there)"
+            ) from exc
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_ChannelFormatter(formatter))
     return LogOutput(handler, stream)

@@ -113,10 +113,26 @@ class Server:
         self._stopping.set()
 
     async def reset(self) -> None:
-        """Replace the workers of every pool (SIGUSR1); none drops a request."""
+        """Replace the workers of every pool (SIGUSR1); none drops a request.
+
+        A pool whose replacements cannot start keeps its old workers and
+        logs why; the others are reset all the same.
+        """
+
+        async def reset(pool: Pool) -> None:
+            try:
+                await pool.reset()
+            except WorkerStartError as exc:
+                logger.error(
+                    "pool %s: reset failed, the old workers serve on: %s",
+                    pool.name,
+                    exc.summary,
+                    extra={"pool": pool.name},
+                )
+
         async with trio.open_nursery() as nursery:
             for pool in self.pools.values():
-                nursery.start_soon(pool.reset)
+                nursery.start_soon(reset, pool)
 
     async def run(
         self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED

@@ -1035,9 +1035,9 @@ METRICS_ERRORS = [
         id="objectives-range",
     ),
     pytest.param(
-        "[status]\nunavailable_status_code = 99",
+        "[status]\nunavailable_status_code = 200",
         "roadrunner.toml: status.unavailable_status_code must be an integer from "
-        "100 to 599, got 99",
+        "400 to 599, got 200",
         id="status-code",
     ),
     pytest.param(

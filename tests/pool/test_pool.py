@@ -472,27 +472,79 @@ async def test_pool_fails_waiting_requests_once_no_worker_can_start(
         assert (await pool.exec(request())).body == b"hi"
 
 
-async def test_pool_reset_sends_new_requests_to_new_workers(autojump_clock) -> None:
+async def test_pool_reset_keeps_old_workers_serving_until_the_new_are_ready(
+    autojump_clock,
+) -> None:
     slow = False
 
     async def boot(process) -> None:
         if slow:
             await trio.sleep(1)
 
-    spawner = FakeSpawner(sleepy, boot=boot)
+    spawner = FakeSpawner(boot=boot)
     async with running(spawner, num_workers=2) as pool:
         old = {w.pid for w in pool.workers}
         slow = True
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pool.reset)
             await trio.testing.wait_all_tasks_blocked()
-            # The old workers are idle but let go; their replacements boot.
+            # The replacements boot; requests meanwhile do not wait.
             start = trio.current_time()
-            replies = [await pool.exec(request(b"0")) for _ in range(4)]
-            assert trio.current_time() - start == 1, "waited for the new ones"
-        served = {php.process.pid for php in spawner.php if php.requests}
-        assert served.isdisjoint(old)
-        assert all(reply.body == b"0" for reply in replies)
+            for _ in range(4):
+                await pool.exec(request(b"0"))
+            assert trio.current_time() == start
+        assert trio.current_time() - start == 1, "reset returned once replaced"
+        assert {w.pid for w in pool.workers}.isdisjoint(old)
+        assert all(p.returncode == 0 for p in spawner.started[:2]), "stopped"
+        served_before = sum(len(php.requests) for php in spawner.php[2:])
+        await pool.exec(request())
+        assert sum(len(php.requests) for php in spawner.php[2:]) == served_before + 1
+
+
+async def test_pool_reset_replaces_a_worker_that_was_still_starting(
+    autojump_clock,
+) -> None:
+    booting = False
+
+    async def boot(process) -> None:
+        if booting:
+            await trio.sleep(2)  # it reads the old code now, then boots
+
+    spawner = FakeSpawner(boot=boot)
+    async with running(spawner, num_workers=1) as pool:
+        booting = True
+        spawner.started[0].exit(1)  # its replacement starts booting
+        await trio.sleep(1)
+        await pool.reset()  # nothing to replace yet but the one booting
+        await trio.sleep(5)  # it is up at 2 s, its replacement at 4 s
+        stale = spawner.started[1]
+        assert stale.returncode == 0, "replaced once it was up"
+        [worker] = pool.workers
+        assert worker.pid == spawner.started[2].pid
+
+
+async def test_pool_reset_into_a_broken_deploy_fails_fast_and_keeps_serving(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner()
+    async with running(spawner, num_workers=2, reset_timeout=60) as pool:
+        old = {w.pid for w in pool.workers}
+
+        async def broken_boot(process) -> None:
+            process.exit(255)
+
+        spawner.boot = broken_boot
+        start = trio.current_time()
+        with pytest.raises(WorkerStartError, match="fake worker failed"):
+            await pool.reset()
+        assert trio.current_time() - start < 1, "not after reset_timeout"
+        for _ in range(4):
+            await pool.exec(request())  # the old workers serve on
+        assert {w.pid for w in pool.workers} == old
+        spawner.boot = None  # fixed: the reset completes by itself
+        await trio.sleep(11)
+        assert {w.pid for w in pool.workers}.isdisjoint(old)
+        assert len(pool.workers) == 2
 
 
 async def test_pool_reruns_an_idempotent_request_whose_worker_died() -> None:

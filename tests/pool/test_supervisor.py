@@ -69,6 +69,15 @@ async def test_supervisor_idle_ttl_counts_from_the_last_request(autojump_clock) 
         assert first.returncode == 0
 
 
+async def test_supervisor_idle_ttl_leaves_workers_that_never_served(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with supervised(spawner, idle_ttl=1, watch_tick=1):
+        await trio.sleep(30)
+        assert len(spawner.started) == 1, "no churn of fresh workers"
+
+
 async def test_supervisor_memory_limit_replaces_the_worker(autojump_clock) -> None:
     spawner = FakeSpawner(sleepy)
     usage: dict[int, int] = {}

@@ -102,3 +102,23 @@ def test_rpc_client_reports_a_server_that_closes_mid_call() -> None:
         with pytest.raises(RpcError, match="the server closed the connection"):
             client.call("informer.List", True)
         client.close()
+
+
+def test_rpc_client_says_when_another_protocol_answers() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = RpcClient(f"tcp://127.0.0.1:{port}", timeout=TIMEOUT)
+        client.connect()
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            with pytest.raises(RpcError) as info:
+                client.call("informer.List", True)
+        client.close()
+    assert str(info.value) == (
+        f"informer.List: what answers at tcp://127.0.0.1:{port} does not speak "
+        "goridge RPC (is rpc.listen the address of another service, such as "
+        "http.address?)"
+    )

@@ -368,7 +368,7 @@ class StatusConfig:
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset()
 
     address: str = setting(Address(), "127.0.0.1:2114")
-    unavailable_status_code: int = setting(Integer(100, 599), 503)
+    unavailable_status_code: int = setting(Integer(400, 599), 503)
 
 
 _LOG_MODES = ("production", "development", "raw", "off")

@@ -148,6 +148,8 @@ class Pool:
         self._no_free_workers = 0
         self._restarts: collections.Counter[str] = collections.Counter()
         self._offered = trio.Event()  # set (and replaced) when a worker joins
+        self._start_failed = trio.Event()  # set (and replaced) when one fails
+        self._generation = 0  # resets so far: a worker started before one goes
 
     # -- public ------------------------------------------------------------
 
@@ -299,11 +301,21 @@ class Pool:
                 self._abandon(worker)
 
     async def reset(self) -> None:
-        """Replace every worker; in-flight requests finish on the old ones.
+        """Replace every worker, the new ones first; no request waits or fails.
 
-        Requests that arrive meanwhile wait for the new workers. Returns
-        once the old workers have stopped, or after ``reset_timeout``.
+        As for a soft limit, each worker serves on until its replacement is
+        ready, then leaves once its request (if any) is over; a worker that
+        was still starting when the reset came is replaced as soon as it is
+        up. Returns once every old worker has stopped, or after
+        ``reset_timeout``.
+
+        Raises:
+            WorkerStartError: no replacement can start (a broken deploy, a
+                worker script that no longer boots). The old workers serve
+                on; the pool keeps trying, with backoff, and completes the
+                reset by itself once a replacement starts.
         """
+        self._generation += 1
         old = list(self._workers)
         logger.info(
             "pool %s: resetting %d worker(s)",
@@ -312,10 +324,23 @@ class Pool:
             extra={"pool": self.name},
         )
         for worker in old:
-            self.retire(worker, Retirement.RESET, now=True)
+            self.retire(worker, Retirement.RESET)
+        failure: WorkerStartError | None = None
         with trio.move_on_after(self.config.reset_timeout):
-            for worker in old:
-                await worker.wait_stopped()
+            async with trio.open_nursery() as waiting:
+
+                async def all_stopped() -> None:
+                    for worker in old:
+                        await worker.wait_stopped()
+                    waiting.cancel_scope.cancel()
+
+                waiting.start_soon(all_stopped)
+                while not self._cannot_replace():
+                    await self._start_failed.wait()
+                failure = self._start_failure
+                waiting.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def wait_ready(self) -> None:
         """Return once every slot has a worker that takes requests.
@@ -501,6 +526,8 @@ class Pool:
                     if not failing:
                         failing = True
                         self._failing_slots += 1
+                    self._start_failed.set()
+                    self._start_failed = trio.Event()
                     if self._cannot_serve():
                         # Requests that began waiting before this failure
                         # would otherwise wait allocate_timeout for a 503.
@@ -528,10 +555,14 @@ class Pool:
 
     async def _start_worker(self) -> Worker:
         assert self._nursery is not None
+        generation = self._generation
         spawned = await self._spawner.spawn(
             task_nursery=self._nursery, timeout=self.config.allocate_timeout
         )
         worker = Worker(spawned)
+        if generation != self._generation:
+            # It booted the code from before a reset that came meanwhile.
+            worker.mark(Retirement.RESET)
         if self.config.max_jobs:
             worker.exec_limit = exec_limit(self.config.max_jobs)
         self._workers.add(worker)
@@ -664,13 +695,13 @@ class Pool:
         else:
             self._allocator.put(worker)
 
+    def _cannot_replace(self) -> bool:
+        """Every slot failed its last start."""
+        return 0 < self._slots <= self._failing_slots
+
     def _cannot_serve(self) -> bool:
         """Every slot failed its last start and no worker is left to serve."""
-        return (
-            self._failing_slots > 0
-            and self._failing_slots >= self._slots
-            and not self._usable()
-        )
+        return self._cannot_replace() and not self._usable()
 
     def _cannot_start(self) -> str:
         failure = str(self._start_failure).partition("\n")[0]

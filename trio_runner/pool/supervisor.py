@@ -4,7 +4,8 @@ Soft limits (``[<front>.pool.supervisor]``):
 
 - ``ttl``: a worker older than this is replaced;
 - ``idle_ttl``: a worker idle (since its last request began) this long is
-  replaced;
+  replaced, unless it never had a request: replacing a fresh worker with
+  another would only churn;
 - ``max_worker_memory``: a worker whose resident memory (RSS, the PHP
   process only, in MB) reaches this is replaced.
 
@@ -85,7 +86,9 @@ async def supervise(pool: Pool, *, memory: MemoryProbe = process_rss) -> None:
                     f"lived {now - worker.started_at:.0f} s",
                 )
             elif (
-                worker.state is WorkerState.READY and now - worker.last_exec >= idle_ttl
+                worker.state is WorkerState.READY
+                and worker.execs  # a fresh one has nothing to let go of
+                and now - worker.last_exec >= idle_ttl
             ):
                 reason, detail = (
                     Retirement.IDLE_TTL,

@@ -23,7 +23,12 @@ from typing import Any
 import msgpack
 from google.protobuf.message import Message
 
-from trio_runner.errors import RemoteProtocolError, RpcError, RpcUnreachable
+from trio_runner.errors import (
+    FrameCorrupted,
+    RemoteProtocolError,
+    RpcError,
+    RpcUnreachable,
+)
 from trio_runner.protocol import (
     Codec,
     FrameDecoder,
@@ -141,6 +146,12 @@ class RpcClient:
             if isinstance(exc, TimeoutError):
                 raise RpcError(
                     f"{method}: no reply from {self.address} within {self.timeout:g} s"
+                ) from exc
+            if isinstance(exc, FrameCorrupted):
+                raise RpcError(
+                    f"{method}: what answers at {self.address} does not speak "
+                    "goridge RPC (is rpc.listen the address of another service, "
+                    "such as http.address?)"
                 ) from exc
             raise RpcError(f"{method}: RPC to {self.address} failed: {exc}") from exc
         if reply.seq != seq:

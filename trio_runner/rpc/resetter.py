@@ -2,9 +2,10 @@
 
 ``resetter.Reset("http")`` returns ``true`` once the reset is done: every
 old worker has finished its request and stopped and new ones serve, all
-within ``reset_timeout`` (else an error says so). No request is dropped:
-those that arrive meanwhile wait for the new workers. ``resetter.List``
-names the pools.
+within ``reset_timeout`` (else an error says so). No request is dropped
+or kept waiting: the old workers serve until the new ones are ready, and
+if the new ones cannot start at all, the error says why at once and the
+old ones serve on. ``resetter.List`` names the pools.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 
 import trio
 
-from trio_runner.errors import RpcError
+from trio_runner.errors import RpcError, WorkerStartError
 from trio_runner.pool import Pool
 from trio_runner.rpc.registry import Method
 
@@ -42,7 +43,13 @@ class Resetter:
             raise RpcError(f"no pool named {name!r} to reset (pools: {known})")
         logger.info("rpc: resetting pool %s", name, extra={"pool": name})
         with trio.move_on_after(pool.config.reset_timeout):
-            await pool.reset()
+            try:
+                await pool.reset()
+            except WorkerStartError as exc:
+                first = str(exc).splitlines()[0]
+                raise RpcError(
+                    f"pool {name}: the reset failed, the old workers serve on: {first}"
+                ) from None
             await pool.wait_ready()
             return True
         failure = pool.start_failure
