@@ -195,10 +195,11 @@ class Server:
             logger.info(
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
-            nursery.start_soon(self._warn_when_grace_ends, grace)
+            cancelled = self._cancelled_requests()
             # serve_http stops accepting at once and drains in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
+        self._warn_if_cut(grace, self._cancelled_requests() - cancelled)
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
@@ -330,9 +331,13 @@ class Server:
             return exc
         return None
 
-    async def _warn_when_grace_ends(self, grace: float) -> None:
-        await trio.sleep(grace)
-        cut = sum(bridge.in_flight for bridge in self._bridges)
+    def _cancelled_requests(self) -> int:
+        return sum(bridge.cancelled for bridge in self._bridges)
+
+    def _warn_if_cut(self, grace: float, cut: int) -> None:
+        # Counted once the fronts are done rather than by a timer at the end
+        # of the grace period: the cut and such a timer fall due together,
+        # and requests already cut were no longer counted in flight.
         if cut:
             logger.warning(
                 "grace period (%g s) over: cutting %d request(s) still in flight "
