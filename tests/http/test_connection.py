@@ -31,6 +31,7 @@ from tests.http.fakes import FakeExchanger, Last, Script, chunk, failing, replyi
 from tests.http.h2client import open_h2
 from trio_runner.errors import WorkerCrashed
 from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send
 from trio_runner.http.connection import Connection
 from trio_runner.protocol import Payload
 
@@ -38,7 +39,7 @@ MB = 1024 * 1024
 
 
 @asynccontextmanager
-async def serving(bridge: HttpBridge, **options: Any) -> AsyncIterator[str]:
+async def serving(bridge: ASGIApp, **options: Any) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
         yield await nursery.start(
             partial(serve_http, bridge, "127.0.0.1:0", grace_period=1, **options)
@@ -682,3 +683,29 @@ async def test_connection_cut_at_shutdown_while_its_body_comes_is_counted() -> N
             nursery.cancel_scope.cancel()  # serve_http stops gracefully
         await stream.aclose()  # only once the server has stopped
     assert (bridge.cancelled, bridge.in_flight) == (1, 0)
+
+
+async def test_connection_h1_closes_after_answering_a_body_left_unread() -> None:
+    # An app that answers without reading a large body (the bridge does for
+    # a 413, the static middleware for a file). hypercorn's reading task
+    # waited for the app to take the body's pieces, and the app's last send
+    # waited for room to say the stream had closed: the connection stayed
+    # open for good, and the client never got to the end of its body.
+    async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
+        length = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": b"fine"})
+
+    body = b"x" * (4 * MB)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with trio.fail_after(10):
+        async with serving(answer_unread) as bound:
+            answer = await exchange_raw(bound, head + body)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nfine")

@@ -66,6 +66,16 @@ test in ``tests/http/test_connection.py``:
     ``LINGER_BYTES``. Closed at once, the kernel answers those bytes with
     a reset, which fails a client still sending its body before it reads
     the answer, and can destroy an answer not yet delivered.
+14. ``http.disconnect`` never waits for room. hypercorn hands the app each
+    piece of a request body through a channel of a few messages, waiting
+    while it is full, and puts the disconnect there when the stream closes.
+    An app that answers without reading a large body (a 413, a HEAD, a
+    file) left both waiting for good: the reading task on a piece, and the
+    app's own last send, which closes the stream, on the disconnect; the
+    connection was never closed. Here the disconnect is queued if there is
+    room, else ``receive()`` gives it once the app has taken what is
+    queued, and pieces still waiting when the stream closes are dropped
+    (``_Inbox``).
 
 HTTP/1.0 keep-alive is not offered: h11 closes every HTTP/1.0 connection
 after one response (``Connection: keep-alive`` or not), and working around
@@ -87,6 +97,7 @@ import logging
 import math
 import struct
 import termios
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -126,6 +137,61 @@ logger = logging.getLogger(__name__)
 _NOT_A_PROXY = b"CONNECT is not supported: this server is not a proxy.\n"
 
 
+class _Inbox:
+    """The way from a stream to its app, replacing hypercorn's ``app_put``
+    (fix 14). ``put`` is what the stream calls; the app's ``receive()``
+    goes through ``receive``."""
+
+    def __init__(self, put: Callable[[ASGIReceiveEvent], Awaitable[None]]) -> None:
+        self._put = put
+        self._channel: trio.MemorySendChannel[ASGIReceiveEvent] = put.__self__  # type: ignore[attr-defined]
+        self._waiting: set[trio.CancelScope] = set()
+        self._closed = False
+        self._owed = False  # the disconnect, when there was no room for it
+
+    @classmethod
+    def fit(cls, stream: object) -> None:
+        """Give ``stream`` (hypercorn's ``HTTPStream``) an inbox."""
+        put = getattr(stream, "app_put", None)
+        if isinstance(getattr(put, "__self__", None), trio.MemorySendChannel):
+            inbox = cls(put)  # type: ignore[arg-type]
+            stream.app_put = inbox.put  # type: ignore[attr-defined]
+            stream.inbox = inbox  # type: ignore[attr-defined]
+
+    async def put(self, message: ASGIReceiveEvent) -> None:
+        if message["type"] == "http.disconnect":
+            # The stream has closed: what still waits is not wanted.
+            self._closed = True
+            for scope in self._waiting:
+                scope.cancel()
+            try:
+                self._channel.send_nowait(message)
+            except trio.WouldBlock:
+                self._owed = True
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the app has returned
+            await trio.lowlevel.checkpoint()
+        elif not self._closed:
+            with trio.CancelScope() as scope:
+                self._waiting.add(scope)
+                try:
+                    await self._put(message)
+                finally:
+                    self._waiting.discard(scope)
+
+    async def receive(self, receive: ASGIReceiveCallable) -> ASGIReceiveEvent:
+        if not self._owed:
+            return await receive()
+        channel: Any = getattr(receive, "__self__", None)
+        try:
+            message: ASGIReceiveEvent = channel.receive_nowait()
+        except trio.WouldBlock:  # all taken: now the disconnect
+            self._owed = False
+            message = {"type": "http.disconnect"}
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return message
+
+
 class _RefuseConnection(Exception):
     """Raised by the HTTP/1.1 protocol once it has answered: close now."""
 
@@ -154,7 +220,7 @@ class _Peer(h11.Connection):
 # TODO: #6 HTTP/1.0 keep-alive (ab -k) needs h11's keep-alive rule replaced;
 # the lean HTTP/1.1 server, which serves plain HTTP by default, offers it.
 class _H11(H11Protocol):
-    """HTTP/1.1 with fixes 5, 8, 9, 11 and 12."""
+    """HTTP/1.1 with fixes 5, 8, 9, 11, 12 and 14."""
 
     def __init__(self, *args: Any, h2c: bool) -> None:
         super().__init__(*args)
@@ -189,6 +255,15 @@ class _H11(H11Protocol):
             self._closing = True
             return
         await self._send_upstream(event)
+
+    async def _create_stream(self, request: h11.Request) -> None:
+        await super()._create_stream(request)
+        _Inbox.fit(self.stream)
+
+    def inbox(self, scope: Scope) -> _Inbox | None:
+        if getattr(self.stream, "scope", None) is scope:
+            return getattr(self.stream, "inbox", None)
+        return None
 
     async def send_continue(self, scope: Scope) -> None:
         """The app serving ``scope`` asks for its body: say 100 Continue, if
@@ -288,7 +363,7 @@ class _Streams(dict[int, Any]):
 
 
 class _H2(H2Protocol):
-    """HTTP/2 with fixes 3, 4, 6 and 10.
+    """HTTP/2 with fixes 3, 4, 6, 10 and 14.
 
     Fix 3 in detail: once a response has ended while the client is still
     sending its request body, that body is read and dropped (hypercorn
@@ -337,6 +412,16 @@ class _H2(H2Protocol):
             await self._refuse_connect(request.stream_id, request.stream_ended)
         else:
             await super()._create_stream(request)
+            # TODO: #3 hypercorn's reading task waits while a stream's app
+            # has not taken its last body pieces, holding up every stream
+            # of the connection; flow control alone should hold the client.
+            _Inbox.fit(self.streams.get(request.stream_id))
+
+    def inbox(self, scope: Scope) -> _Inbox | None:
+        for stream in list(self.streams.values()):
+            if getattr(stream, "scope", None) is scope:
+                return getattr(stream, "inbox", None)
+        return None
 
     async def _refuse_connect(self, stream_id: int, ended: object) -> None:
         """Answer a CONNECT with 501 (fix 10) without making a stream of it."""
@@ -441,6 +526,9 @@ class _Protocol:
     def may_be_receiving(self) -> bool:
         return isinstance(self.protocol, _H11) and self.protocol.may_be_receiving()
 
+    def inbox(self, scope: Scope) -> _Inbox | None:
+        return self.protocol.inbox(scope)
+
     async def send_continue(self, scope: Scope) -> None:
         if isinstance(self.protocol, _H11):
             await self.protocol.send_continue(scope)
@@ -463,7 +551,7 @@ class _Protocol:
 
 
 class _App:
-    """The app as the streams of one connection call it (fixes 10 and 11)."""
+    """The app as the streams of one connection call it (fixes 10, 11, 14)."""
 
     def __init__(self, app: AppWrapper, connection: Connection) -> None:
         self._app = app
@@ -483,10 +571,15 @@ class _App:
             await _answer_connect(send)
         else:
             protocol: Any = self._connection.protocol  # a _Protocol
+            inbox: _Inbox | None = None
 
             async def receive_body() -> ASGIReceiveEvent:
+                nonlocal inbox
                 await protocol.send_continue(scope)
-                return await receive()
+                inbox = inbox or protocol.inbox(scope)
+                if inbox is None:
+                    return await receive()
+                return await inbox.receive(receive)
 
             await self._app(scope, receive_body, send, sync_spawn, call_soon)
 
