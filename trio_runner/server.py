@@ -195,11 +195,10 @@ class Server:
             logger.info(
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
-            cancelled = self._cancelled_requests()
             # serve_http stops accepting at once and drains in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
-        self._warn_if_cut(grace, self._cancelled_requests() - cancelled)
+        self._warn_if_cut(grace)
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
@@ -331,13 +330,10 @@ class Server:
             return exc
         return None
 
-    def _cancelled_requests(self) -> int:
-        return sum(bridge.cancelled for bridge in self._bridges)
-
-    def _warn_if_cut(self, grace: float, cut: int) -> None:
-        # Counted once the fronts are done rather than by a timer at the end
-        # of the grace period: the cut and such a timer fall due together,
-        # and requests already cut were no longer counted in flight.
+    def _warn_if_cut(self, grace: float) -> None:
+        # Counted by the bridges as the fronts cancel them: a count taken
+        # when the grace period ends would race with the cancellation.
+        cut = sum(bridge.cut for bridge in self._bridges)
         if cut:
             logger.warning(
                 "grace period (%g s) over: cutting %d request(s) still in flight "

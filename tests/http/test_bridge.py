@@ -383,7 +383,7 @@ async def test_bridge_counts_requests_cancelled_before_they_were_done(
     await call(bridge)
     with trio.move_on_after(5):  # as a server cuts a body still coming
         await bridge(http_scope("POST"), Client(finished=False).receive, Reply().send)
-    assert (bridge.cancelled, bridge.in_flight) == (1, 0)
+    assert (bridge.cut, bridge.in_flight) == (1, 0)
 
 
 async def test_bridge_client_gone_while_sending_body_calls_nothing() -> None:

@@ -682,7 +682,7 @@ async def test_connection_cut_at_shutdown_while_its_body_comes_is_counted() -> N
             await stream.send_all(b"abc")
             nursery.cancel_scope.cancel()  # serve_http stops gracefully
         await stream.aclose()  # only once the server has stopped
-    assert (bridge.cancelled, bridge.in_flight) == (1, 0)
+    assert (bridge.cut, bridge.in_flight) == (1, 0)
 
 
 async def test_connection_h1_closes_after_answering_a_body_left_unread() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
@@ -218,8 +219,8 @@ class HttpBridge:
     Attributes:
         in_flight: HTTP requests being handled right now, their body still
             arriving or not.
-        cancelled: HTTP requests cancelled before they were done (by a
-            server cutting them at the end of its grace period).
+        cut: HTTP requests that ended cancelled (the server stopped while
+            they ran), since the bridge was made.
 
     Raises:
         ConfigError: an option has a value the bridge cannot use.
@@ -244,7 +245,7 @@ class HttpBridge:
     access_logs: bool = attrs.field(default=False, kw_only=True)
     date_header: bool = attrs.field(default=False, kw_only=True)
     in_flight: int = attrs.field(default=0, init=False)
-    cancelled: int = attrs.field(default=0, init=False)
+    cut: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
 
     @classmethod
     def from_config(
@@ -286,9 +287,10 @@ class HttpBridge:
                     await log_access(self._serve_http, scope, receive, send)
                 else:
                     await self._serve_http(scope, receive, send)
-            except BaseException as exc:
-                if _only_cancelled(exc):
-                    self.cancelled += 1
+            except BaseException:
+                # Cancelled, maybe inside a group from the watcher's nursery.
+                if trio.current_effective_deadline() == -math.inf:
+                    self.cut += 1
                 raise
             finally:
                 self.in_flight -= 1
@@ -431,13 +433,6 @@ class _Client:
         if self._scope is not None:
             logger.debug("the client went away; cancelling its request")
             self._scope.cancel()
-
-
-def _only_cancelled(exc: BaseException) -> bool:
-    """Whether ``exc`` is ``Cancelled``, or a group of nothing else."""
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
-    return isinstance(exc, trio.Cancelled)
 
 
 _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (
