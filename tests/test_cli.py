@@ -299,3 +299,31 @@ def test_serve_warns_when_the_grace_period_cuts_requests(tmp_path: Path) -> None
     assert "grace period (0.2 s) over: cutting 1 request(s) still in flight" in (
         server.output
     )
+
+
+@pytest.mark.php
+def test_serve_counts_a_request_whose_body_still_comes_among_those_cut(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, "http_sleep_on_path.php")
+    server = ServerProcess(
+        config, overrides=["endure.grace_period=0.2s"], start_timeout=TIMEOUT
+    ).start()
+    try:
+        assert server.url is not None
+        host, _, port = server.url.removeprefix("http://").rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as client:
+            client.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            # The server asks for the body once it waits for it.
+            assert client.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+            client.sendall(b"abc")  # and then nothing
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(TIMEOUT) == 0
+    finally:
+        server.stop()
+    assert "grace period (0.2 s) over: cutting 1 request(s) still in flight" in (
+        server.output
+    )

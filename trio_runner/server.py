@@ -211,10 +211,10 @@ class Server:
             logger.info(
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
-            nursery.start_soon(self._warn_when_grace_ends, grace)
             # serve_http stops accepting at once and drains in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
+        self._warn_if_cut(grace)
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
@@ -346,9 +346,10 @@ class Server:
             return exc
         return None
 
-    async def _warn_when_grace_ends(self, grace: float) -> None:
-        await trio.sleep(grace)
-        cut = sum(bridge.in_flight for bridge in self._bridges)
+    def _warn_if_cut(self, grace: float) -> None:
+        # Counted by the bridges as the fronts cancel them: a count taken
+        # when the grace period ends would race with the cancellation.
+        cut = sum(bridge.cut for bridge in self._bridges)
         if cut:
             logger.warning(
                 "grace period (%g s) over: cutting %d request(s) still in flight "

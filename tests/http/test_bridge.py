@@ -340,6 +340,52 @@ async def test_bridge_accepts_body_at_the_limit_and_any_body_without_one() -> No
     assert len(fake.requests[1].body) == 2 * MB
 
 
+async def test_bridge_answers_408_when_the_body_stops_arriving(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExchanger()
+    client = Client([b"abc"], finished=False)  # then nothing, and no hang-up
+    bridge = HttpBridge(fake, body_timeout=30)
+    reply = Reply()
+    began = trio.current_time()
+    with trio.fail_after(60):
+        await bridge(http_scope("POST"), client.receive, reply.send)
+    assert trio.current_time() - began == pytest.approx(30)
+    assert reply.status == 408
+    assert reply.body == b"The request body stopped arriving: nothing came for 30 s.\n"
+    assert (b"connection", b"close") in reply.headers
+    assert fake.requests == []
+
+
+async def test_bridge_lets_a_slow_body_through_while_it_keeps_coming(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExchanger()
+    pieces = iter([b"ab"] * 10)
+
+    async def receive() -> Message:
+        await trio.sleep(25)  # each piece within the 30 s, 250 s in all
+        piece = next(pieces, None)
+        return {"type": "http.request", "body": piece or b"", "more_body": bool(piece)}
+
+    reply = Reply()
+    with trio.fail_after(600):
+        await HttpBridge(fake, body_timeout=30)(http_scope("PUT"), receive, reply.send)
+    assert reply.status == 200
+    assert fake.requests[0].body == b"ab" * 10
+
+
+async def test_bridge_counts_requests_cancelled_before_they_were_done(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExchanger()
+    bridge = HttpBridge(fake)
+    await call(bridge)
+    with trio.move_on_after(5):  # as a server cuts a body still coming
+        await bridge(http_scope("POST"), Client(finished=False).receive, Reply().send)
+    assert (bridge.cut, bridge.in_flight) == (1, 0)
+
+
 async def test_bridge_client_gone_while_sending_body_calls_nothing() -> None:
     fake = FakeExchanger()
     client = Client([b"a", b"b"], finished=False)
@@ -402,6 +448,8 @@ async def test_bridge_rejects_unknown_scope_types() -> None:
         ({"max_request_size": -1}, "max_request_size must be a whole number of MB"),
         ({"max_request_size": 1.5}, "max_request_size"),
         ({"internal_error_code": 200}, "internal_error_code must be an error status"),
+        ({"body_timeout": 0}, "body_timeout must be a positive number of seconds"),
+        ({"body_timeout": "1m"}, "body_timeout must be a positive number"),
     ],
 )
 def test_bridge_refuses_bad_options(options: dict[str, object], message: str) -> None:
@@ -413,12 +461,14 @@ def test_bridge_from_config_reads_the_http_section() -> None:
     http = HttpConfig(
         codec="json",
         max_request_size=7,
+        idle_timeout=9,
         internal_error_code=502,
         pool=PoolConfig(debug=True),
     )
     bridge = HttpBridge.from_config(FakeExchanger(), http)
     assert bridge.codec is ContextCodec.JSON
     assert (bridge.max_request_size, bridge.internal_error_code) == (7, 502)
+    assert bridge.body_timeout == 9
     assert bridge.debug
 
 

@@ -24,12 +24,14 @@ import h2.errors
 import httpx
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from tests.http.fakes import FakeExchanger, Last, Script, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import WorkerCrashed
 from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send
 from trio_runner.http.connection import Connection
 from trio_runner.protocol import Payload
 
@@ -37,7 +39,7 @@ MB = 1024 * 1024
 
 
 @asynccontextmanager
-async def serving(bridge: HttpBridge, **options: Any) -> AsyncIterator[str]:
+async def serving(bridge: ASGIApp, **options: Any) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
         yield await nursery.start(
             partial(serve_http, bridge, "127.0.0.1:0", grace_period=1, **options)
@@ -513,3 +515,197 @@ async def test_connection_h1_100_continue_has_the_reason_phrase() -> None:
     assert interim.endswith(b"\r\n\r\n")
     assert final.startswith(b"HTTP/1.1 200 OK\r\n")
     assert fake.requests[0].body == b"hi"
+
+
+CONNECT = b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"
+NOT_A_PROXY = b"CONNECT is not supported: this server is not a proxy.\n"
+
+
+async def test_connection_h1_answers_connect_with_501_and_serves_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The app's 200 used to turn h11 into a tunnel that refused the body:
+    # a long traceback per CONNECT, and a connection that never closed.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = CONNECT + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            answer = await exchange_raw(bound, request)
+    refused, _, after = answer.partition(b"HTTP/1.1 200 OK\r\n")
+    assert refused.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+    assert refused.endswith(b"\r\n\r\n" + NOT_A_PROXY)
+    assert after.endswith(b"\r\n\r\nfine")
+    assert len(fake.requests) == 1  # the GET only
+    assert hypercorn_trouble(caplog) == []
+
+
+@pytest.mark.parametrize("ended", [False, True], ids=["tunnel", "no-body"])
+async def test_connection_h2_answers_connect_with_501_and_serves_on(
+    caplog: pytest.LogCaptureFixture, ended: bool
+) -> None:
+    # A CONNECT has no :path; hypercorn failed the whole connection on it.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    with trio.fail_after(10):
+        async with (
+            serving(HttpBridge(fake), h2c=True) as bound,
+            open_h2(bound) as client,
+        ):
+            stream_id = client.connection.get_next_available_stream_id()
+            headers = [(":method", "CONNECT"), (":authority", "a:443")]
+            client.connection.send_headers(stream_id, headers, end_stream=ended)
+            await client.flush()
+            refused = await client.wait_for(
+                lambda c: c.answer(stream_id).ended or c.goaway is not None
+            )
+            refused = client.answer(stream_id)
+            after = await client.wait_ended(await client.request("GET", "/"))
+    assert (refused.status, refused.body) == (501, NOT_A_PROXY)
+    assert refused.reset == (None if ended else h2.errors.ErrorCodes.NO_ERROR)
+    assert (after.status, after.body) == (200, b"fine")
+    assert client.goaway is None
+    assert len(fake.requests) == 1
+    assert hypercorn_trouble(caplog) == []
+
+
+async def test_connection_h1_refuses_an_oversized_body_without_100_continue() -> None:
+    # hypercorn sent 100 Continue as soon as the head was in, so the client
+    # sent a body that was refused by its length anyway.
+    fake = FakeExchanger()
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % (2 * MB)
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake, max_request_size=1)) as bound:
+            answer = await read_all(bound, head)
+    assert answer.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+    assert b" 100 " not in answer
+    assert answer.endswith(
+        b"\r\n\r\nThe request body is larger than the limit of 1 MB.\n"
+    )
+    assert fake.requests == []
+
+
+async def receive_to_eof(stream: trio.abc.Stream) -> bytes:
+    """Read until the peer closes; a reset fails the test."""
+    data = b""
+    while part := await stream.receive_some(65536):
+        data += part
+    return data
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_connection_h1_lingers_so_a_client_sending_its_body_reads_the_413(
+    ca: trustme.CA, server_tls: ssl.SSLContext, tls: bool
+) -> None:
+    # The body is refused by its declared length, unread. Closing with it
+    # unread made the kernel reset the connection: this client, which
+    # sends all of its request before it reads, failed with a broken pipe.
+    fake = FakeExchanger()
+    body = b"x" * (8 * MB)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with trio.fail_after(20):
+        async with serving(
+            HttpBridge(fake, max_request_size=1), tls=server_tls if tls else None
+        ) as bound:
+            host, _, port = bound.rpartition(":")
+            tcp = await trio.open_tcp_stream(host, int(port))
+            # A small send buffer: the body cannot all wait in the kernel.
+            tcp.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            stream: trio.abc.Stream = tcp
+            if tls:
+                stream = trio.SSLStream(
+                    tcp,
+                    client_tls(ca),
+                    server_hostname="localhost",
+                    https_compatible=True,
+                )
+            async with stream:
+                await stream.send_all(head + body)
+                answer = await receive_to_eof(stream)
+    assert answer.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+    assert answer.endswith(
+        b"\r\n\r\nThe request body is larger than the limit of 1 MB.\n"
+    )
+    assert fake.requests == []
+
+
+async def test_connection_h1_answers_a_client_that_half_closed() -> None:
+    # hypercorn took the end of input for the client leaving, and the
+    # request was dropped unanswered.
+    async def answer_once_the_eof_is_in(
+        payload: Payload,
+    ) -> AsyncGenerator[Payload | Last, None]:
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        yield Last(chunk(200, b"fine"))
+
+    fake = FakeExchanger(answer_once_the_eof_is_in)
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake)) as bound:
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                await stream.send_eof()
+                answer = await receive_to_eof(stream)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nfine")
+    assert not fake.left_early
+
+
+STALLED = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+
+
+async def test_connection_h1_closes_after_a_408_for_a_body_that_stalls() -> None:
+    fake = FakeExchanger()
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake, body_timeout=0.3)) as bound:
+            answer = await read_all(bound, STALLED + b"\r\nabc")
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"\r\nconnection: close\r\n" in answer
+    assert answer.endswith(
+        b"\r\n\r\nThe request body stopped arriving: nothing came for 0.3 s.\n"
+    )
+    assert fake.requests == []
+
+
+async def test_connection_cut_at_shutdown_while_its_body_comes_is_counted() -> None:
+    # What the server's "cutting N request(s)" warning counts.
+    bridge = HttpBridge(FakeExchanger())
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(
+                partial(serve_http, bridge, "127.0.0.1:0", grace_period=0.2)
+            )
+            host, _, port = bound.rpartition(":")
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(STALLED + b"Expect: 100-continue\r\n\r\n")
+            # Sent once the bridge asks for the body (fix 11).
+            assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1 100 ")
+            await stream.send_all(b"abc")
+            nursery.cancel_scope.cancel()  # serve_http stops gracefully
+        await stream.aclose()  # only once the server has stopped
+    assert (bridge.cut, bridge.in_flight) == (1, 0)
+
+
+async def test_connection_h1_closes_after_answering_a_body_left_unread() -> None:
+    # An app that answers without reading a large body (the bridge does for
+    # a 413, the static middleware for a file). hypercorn's reading task
+    # waited for the app to take the body's pieces, and the app's last send
+    # waited for room to say the stream had closed: the connection stayed
+    # open for good, and the client never got to the end of its body.
+    async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
+        length = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": b"fine"})
+
+    body = b"x" * (4 * MB)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with trio.fail_after(10):
+        async with serving(answer_unread) as bound:
+            answer = await exchange_raw(bound, head + body)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nfine")

@@ -279,11 +279,16 @@ MIDDLEWARE = frozenset({"headers", "gzip", "static"})
 
 @attrs.frozen(kw_only=True, field_transformer=bind_kinds)
 class HttpConfig:
-    """``[http]``: the HTTP front. Its presence in the file turns it on."""
+    """``[http]``: the HTTP front. Its presence in the file turns it on.
+
+    ``idle_timeout`` bounds each wait for the next piece of a request body
+    (then 408); it is not in RoadRunner.
+    """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"fcgi", "http3", "cache"})
 
     address: str = setting(Address(), "127.0.0.1:8080")
+    idle_timeout: float = setting(Duration(zero_means=60.0), 60.0)
     codec: str = setting(Choice(("proto", "json")), "proto")
     max_request_size: int = setting(Integer(0, note="MB, 0 = no limit"), 1000)
     raw_body: bool = setting(Boolean(), False)

@@ -19,15 +19,21 @@ and OPTIONS bodies are not read, as in RoadRunner. Forms are parsed
 whatever the method (Go parses only POST, PUT and PATCH bodies and gives
 PHP an empty form for the others).
 
+A body that stops arriving is bounded by ``receive_within``: the bridge
+wraps ``receive()`` in it, so that no single wait for the next piece lasts
+longer than ``http.idle_timeout`` (a slow upload that keeps moving is never
+cut; one that stalls is).
+
 The exceptions here never leave the bridge, which answers 413 for
-``BodyTooLarge`` and 400 for ``MalformedBody``.
+``BodyTooLarge``, 400 for ``MalformedBody`` and 408 for ``BodyStalled``.
 """
 
 from __future__ import annotations
 
 import attrs
+import trio
 
-from trio_runner.http.asgi import Receive, Scope
+from trio_runner.http.asgi import Message, Receive, Scope
 from trio_runner.http.forms import (
     FormError,
     FormKind,
@@ -44,11 +50,13 @@ from trio_runner.http.uploads import FileReceiver, TempFiles, UploadedFile
 
 __all__ = [
     "BodyRefused",
+    "BodyStalled",
     "BodyTooLarge",
     "ClientGone",
     "MalformedBody",
     "RequestBody",
     "read_request_body",
+    "receive_within",
 ]
 
 _BODYLESS_METHODS = frozenset({"HEAD", "OPTIONS"})
@@ -76,6 +84,29 @@ class BodyTooLarge(BodyRefused):
 
 class MalformedBody(BodyRefused):
     """A form body that cannot be parsed (the message says why)."""
+
+
+class BodyStalled(BodyRefused):
+    """No piece of the body arrived within the time allowed for one."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"nothing came for {seconds:g} s")
+        self.seconds = seconds
+
+
+def receive_within(receive: Receive, seconds: float) -> Receive:
+    """``receive``, but a call that waits over ``seconds`` raises ``BodyStalled``.
+
+    For reading a body only: once it is read, what is left to receive (a
+    disconnect) may take as long as the response does.
+    """
+
+    async def receive_in_time() -> Message:
+        with trio.move_on_after(seconds):
+            return await receive()
+        raise BodyStalled(seconds)
+
+    return receive_in_time
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
@@ -50,9 +51,11 @@ from trio_runner.http.access import log_access
 from trio_runner.http.asgi import Receive, Scope, Send
 from trio_runner.http.body import (
     BodyRefused,
+    BodyStalled,
     BodyTooLarge,
     ClientGone,
     read_request_body,
+    receive_within,
 )
 from trio_runner.http.request import ContextCodec, RequestContext
 from trio_runner.http.response import (
@@ -137,6 +140,8 @@ class HttpOptions(Protocol):
     @property
     def max_request_size(self) -> int: ...
     @property
+    def idle_timeout(self) -> float: ...
+    @property
     def raw_body(self) -> bool: ...
     @property
     def uploads(self) -> _UploadsOptions: ...
@@ -166,6 +171,14 @@ def _check_max_request_size(_bridge: object, _attribute: object, value: object) 
         )
 
 
+def _check_body_timeout(_bridge: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(
+            "http body_timeout must be a positive number of seconds (math.inf "
+            f"for no limit), got {value!r}"
+        )
+
+
 def _check_error_code(_bridge: object, _attribute: object, value: object) -> None:
     if not isinstance(value, int) or not 400 <= value <= 599:
         raise ConfigError(
@@ -187,6 +200,9 @@ class HttpBridge:
             encoding; responses are accepted in either.
         max_request_size: body limit in MB (RoadRunner's default 1000);
             0 means no limit. A larger body gets 413 and never reaches PHP.
+        body_timeout: seconds the body may go without a piece arriving
+            (``http.idle_timeout``); then 408, and over HTTP/1 the
+            connection closes. A slow body that keeps coming is not cut.
         raw_body: pass form bodies to PHP raw instead of as a parsed data
             tree (``http.raw_body``).
         uploads: where multipart file parts go and which are taken; each
@@ -201,7 +217,10 @@ class HttpBridge:
             add their own.
 
     Attributes:
-        in_flight: HTTP requests being handled right now.
+        in_flight: HTTP requests being handled right now, their body still
+            arriving or not.
+        cut: HTTP requests that ended cancelled (the server stopped while
+            they ran), since the bridge was made.
 
     Raises:
         ConfigError: an option has a value the bridge cannot use.
@@ -214,6 +233,9 @@ class HttpBridge:
     max_request_size: int = attrs.field(
         default=1000, validator=_check_max_request_size, kw_only=True
     )
+    body_timeout: float = attrs.field(
+        default=60.0, validator=_check_body_timeout, kw_only=True
+    )
     raw_body: bool = attrs.field(default=False, kw_only=True)
     uploads: UploadOptions = attrs.field(factory=UploadOptions, kw_only=True)
     internal_error_code: int = attrs.field(
@@ -223,6 +245,7 @@ class HttpBridge:
     access_logs: bool = attrs.field(default=False, kw_only=True)
     date_header: bool = attrs.field(default=False, kw_only=True)
     in_flight: int = attrs.field(default=0, init=False)
+    cut: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
 
     @classmethod
     def from_config(
@@ -246,6 +269,7 @@ class HttpBridge:
             pool,
             codec=http.codec,
             max_request_size=http.max_request_size,
+            body_timeout=http.idle_timeout,
             raw_body=http.raw_body,
             uploads=uploads,
             internal_error_code=http.internal_error_code,
@@ -263,6 +287,11 @@ class HttpBridge:
                     await log_access(self._serve_http, scope, receive, send)
                 else:
                     await self._serve_http(scope, receive, send)
+            except BaseException:
+                # Cancelled, maybe inside a group from the watcher's nursery.
+                if trio.current_effective_deadline() == -math.inf:
+                    self.cut += 1
+                raise
             finally:
                 self.in_flight -= 1
         elif kind == "lifespan":
@@ -281,7 +310,7 @@ class HttpBridge:
             try:
                 body = await read_request_body(
                     scope,
-                    receive,
+                    receive_within(receive, self.body_timeout),
                     files,
                     limit=self.max_request_size * _MB,
                     raw_body=self.raw_body,
@@ -304,8 +333,18 @@ class HttpBridge:
                 nursery.cancel_scope.cancel()
 
     async def _refuse(self, scope: Scope, send: Send, refusal: BodyRefused) -> None:
-        """Answer 413 or 400 for a body that never reaches PHP."""
-        if isinstance(refusal, BodyTooLarge):
+        """Answer 413, 408 or 400 for a body that never reaches PHP."""
+        if isinstance(refusal, BodyStalled):
+            logger.debug(
+                "%s %s: the request body stalled (%s); answered 408",
+                scope["method"],
+                scope.get("path", ""),
+                refusal,
+                extra={"reason": "body_stalled"},
+            )
+            text = f"The request body stopped arriving: {refusal}.\n"
+            response = plain_response(408, text)
+        elif isinstance(refusal, BodyTooLarge):
             text = (
                 "The request body is larger than the limit of "
                 f"{self.max_request_size} MB.\n"
