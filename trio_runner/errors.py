@@ -22,6 +22,7 @@
     │   └── QueueFull             the wait queue is full; refused at once
     ├── PoolClosed                the pool is stopping or stopped
     ├── BindError                 a front cannot listen on its address
+    ├── LifespanFailed            an ASGI app failed its lifespan start-up
     └── InternalError             a broken invariant: a bug in trio_runner
 
 trio and OS errors are translated into this tree at one boundary each
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "FrameCorrupted",
     "InternalError",
+    "LifespanFailed",
     "LocalProtocolError",
     "NoFreeWorkers",
     "PoolClosed",
@@ -174,6 +176,10 @@ class PoolClosed(TrioRunnerError):
 
 class BindError(TrioRunnerError):
     """A front could not listen on its configured address (in use, say)."""
+
+
+class LifespanFailed(TrioRunnerError):
+    """An ASGI app answered ``lifespan.startup.failed``; the message is its own."""
 
 
 class InternalError(TrioRunnerError):

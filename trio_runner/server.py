@@ -13,7 +13,6 @@ workers (stop frame, then SIGKILL after ``destroy_timeout``). Cancelling
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
 
@@ -27,8 +26,9 @@ from trio_runner.errors import (
     TrioRunnerError,
     WorkerStartError,
 )
-from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http import HttpBridge
 from trio_runner.http.asgi import ASGIApp
+from trio_runner.http.front import plain_server, tls_server
 from trio_runner.http.middleware import build_app
 from trio_runner.http.tls import HttpsRedirect, server_context
 from trio_runner.pool import Pool
@@ -168,7 +168,7 @@ class Server:
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
             nursery.start_soon(self._warn_when_grace_ends, grace)
-            # serve_http stops accepting at once and drains in-flight
+            # The servers stop accepting at once and drain in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
         async with trio.open_nursery() as closers:
@@ -206,13 +206,11 @@ class Server:
             app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
         try:
             self.http_address = await fronts.start(
-                functools.partial(
-                    serve_http,
+                plain_server(
+                    http,
                     grace_period=self.config.endure.grace_period,
                     # build_app adds it, PHP's own first; not to redirects
                     date_header=redirect,
-                    h2c=http.http2.h2c,
-                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
                 ),
                 app,
                 http.address,
@@ -235,12 +233,8 @@ class Server:
             return None
         try:
             self.https_address = await fronts.start(
-                functools.partial(
-                    serve_http,
-                    grace_period=self.config.endure.grace_period,
-                    date_header=False,  # build_app adds it, PHP's own first
-                    tls=self._tls,
-                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
+                tls_server(
+                    http, self._tls, grace_period=self.config.endure.grace_period
                 ),
                 app,
                 http.ssl.address,

@@ -13,8 +13,11 @@ one (PROTOCOL.md 4.7) several, each carrying the whole context again. The
 status and headers come from the first chunk whose status is not 1xx, and
 every chunk body is sent as soon as it arrives (``writer.ResponseWriter``
 decides what goes on the wire). While PHP works, a task
-watches ``receive()``: when the client goes away the exchange is cancelled,
-and leaving ``stream()`` early is how the pool learns to stop the worker.
+watches ``receive()`` (or, where the server offers the
+``trio_runner.disconnect`` extension, as the lean HTTP/1.1 server does, the
+server calls back, and no task is needed): when the client goes away the
+exchange is cancelled, and leaving ``stream()`` early is how the pool
+learns to stop the worker.
 
 A failure before the response has started becomes a short text response
 (``response.error_response``). After it has started the status is already
@@ -47,7 +50,7 @@ from trio_runner.errors import (
     WorkerTimeout,
 )
 from trio_runner.http.access import log_access
-from trio_runner.http.asgi import Receive, Scope, Send
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, Receive, Scope, Send
 from trio_runner.http.body import (
     BodyRefused,
     BodyTooLarge,
@@ -298,6 +301,12 @@ class HttpBridge:
             )
             payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
             client = _Client()
+            extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+            if extension is not None:
+                # The server says when the client leaves: no watcher task.
+                extension["subscribe"](client.leave)
+                await self._exchange(payload, scope, send, client)
+                return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(client.watch, receive)
                 await self._exchange(payload, scope, send, client)
@@ -390,6 +399,10 @@ class _Client:
         # left to receive is the disconnect, if it comes at all.
         while (await receive())["type"] != "http.disconnect":
             pass
+        self.leave()
+
+    def leave(self) -> None:
+        """The client is gone: cancel the wait on the pool, if there is one."""
         self.gone = True
         if self._scope is not None:
             logger.debug("the client went away; cancelling its request")

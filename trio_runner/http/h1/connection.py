@@ -1,0 +1,609 @@
+"""One HTTP/1.1 client connection: its requests served in order, with limits.
+
+Two tasks per connection, none per request::
+
+    reader:   socket ──receive_some──> RequestParser.feed ──> parser.events
+                                                    (wakes the handler)
+    handler:  next RequestHead ──> app(scope, receive, send) ──> socket
+              receive() takes the body from parser.events;
+              send() frames with ResponseFramer and writes
+
+Requests are served one at a time, so pipelined responses leave in request
+order; the reader parses ahead and stops reading once ``_HIGH_WATER`` bytes
+of body wait (the client is then held back by TCP): a body is never read
+much further than the app has asked for, so ``max_request_size`` caps what
+reaches memory. While the app runs, the reader is what notices a client
+that leaves: ``http.disconnect`` for ``receive()`` and, for apps that ask
+through the ``trio_runner.disconnect`` extension (the bridge does), a
+callback that cancels their wait on PHP at once, without a watcher task.
+
+Deadlines (``H1Limits``), each answered by closing the connection:
+
+- ``read_header_timeout``: from accepting the connection, or from the first
+  byte of a later request, until its head is complete (408 if part of it
+  came);
+- ``idle_timeout``: between requests, between pieces of a request body the
+  app waits for, and for each piece of response the client is slow to
+  take.
+
+The connection closes after a response when the client or the app asked
+for it, HTTP/1.0 without keep-alive, a body the app left unread, a
+framing error (answered 400 first), a websocket upgrade (refused until a
+websocket front exists), or a graceful shutdown (``shutdown``). Closing
+half-closes first and reads what is still coming for a moment, so the last
+response is not lost to a reset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import attrs
+import trio
+
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, ASGIApp, Message
+from trio_runner.http.h1.framing import (
+    ResponseError,
+    ResponseFramer,
+    informational,
+    simple_response,
+)
+from trio_runner.http.h1.parser import (
+    END_OF_BODY,
+    Refusal,
+    RequestHead,
+    RequestParser,
+)
+
+__all__ = ["H1Connection", "H1Limits"]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 64 * 1024
+# Body bytes parsed ahead of the app before the reader stops reading.
+_HIGH_WATER = 256 * 1024
+# Body bytes handed to the app in one http.request message at most.
+_RECEIVE_MAX = 1024 * 1024
+# Writes larger than this go out in pieces, each with its own deadline.
+_WRITE_PIECE = 1024 * 1024
+# How long a closing connection reads what the client still sends.
+_LINGER = 0.5
+
+_ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
+_DISCONNECT: Final = {"type": "http.disconnect"}
+_CONTINUE: Final = informational(100, ())
+
+
+@attrs.frozen
+class H1Limits:
+    """What a client may take of the server (``[http]`` keys of the same names).
+
+    Attributes:
+        max_header_size: bytes a request line and headers may take (431).
+        read_header_timeout: seconds to send a request head, from the
+            connection or the request's first byte.
+        idle_timeout: seconds a connection may wait on the client: between
+            requests, within a request body, for a response to be read.
+    """
+
+    max_header_size: int = 64 * 1024
+    read_header_timeout: float = 30.0
+    idle_timeout: float = 60.0
+
+
+class _Gone(Exception):
+    """The client cannot be written to any more."""
+
+
+class H1Connection:
+    """Serves one connection's requests to ``app`` until it closes.
+
+    Args:
+        app: the ASGI app.
+        stream: the connection; any trio stream (a socket, or memory in
+            tests).
+        client: the peer's (host, port), None if unknown.
+        server: this end's (host, port), None if unknown.
+        limits: deadlines and the head size limit.
+        date_header: add ``Date`` to responses that have none.
+        state: the lifespan state; each request gets a shallow copy.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        stream: trio.abc.Stream,
+        *,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        limits: H1Limits,
+        date_header: bool = True,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self._app = app
+        self._stream = stream
+        self._client = client
+        self._server = server
+        self._limits = limits
+        self._date = date_header
+        self._state = state
+        self._parser = RequestParser(max_header_size=limits.max_header_size)
+        self._wakeup = trio.lowlevel.ParkingLot()  # the handler waits here
+        self._resume = trio.lowlevel.ParkingLot()  # the reader waits here
+        self._eof = False
+        self.gone = False
+        self.busy = False
+        self._closing = False
+        self._head_wait: trio.CancelScope | None = None
+        self._idle = False
+        self._exchange: _Exchange | None = None
+
+    def shutdown(self) -> None:
+        """Close once the request in progress (if any) is answered."""
+        self._closing = True
+        wait = self._head_wait
+        if wait is not None and not self._parser.in_head:
+            wait.cancel()
+
+    async def serve(self) -> None:
+        """Serve until the connection closes; always closes the stream.
+
+        Cancellation closes the connection at once (shielded, bounded).
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read)
+                await self._serve_requests()
+                nursery.cancel_scope.cancel()
+            await self._linger()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await trio.aclose_forcefully(self._stream)
+
+    # -- reading -------------------------------------------------------------
+
+    async def _read(self) -> None:
+        parser = self._parser
+        stream = self._stream
+        try:
+            while not parser.failed:
+                while parser.body_buffered > _HIGH_WATER or parser.paused:
+                    await self._resume.park()
+                data = await stream.receive_some(_READ_SIZE)
+                if not data:
+                    break
+                fresh = self._idle and not parser.in_head
+                parser.feed(bytes(data))  # the same object for bytes
+                if fresh and parser.in_head and self._head_wait is not None:
+                    # The first byte of the next request: its head has
+                    # read_header_timeout from now.
+                    timeout = self._limits.read_header_timeout
+                    self._head_wait.deadline = trio.current_time() + timeout
+                self._wakeup.unpark_all()
+            else:
+                return  # a refusal is queued: the handler answers it
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        self._eof = True
+        self._lost()
+
+    def _lost(self) -> None:
+        """The client is gone: tell the request in progress, wake the handler."""
+        if not self.gone:
+            self.gone = True
+            if self._exchange is not None:
+                self._exchange.client_gone()
+        self._wakeup.unpark_all()
+
+    def _taken(self) -> None:
+        """The app took body bytes: the reader may read on."""
+        if self._parser.body_buffered <= _HIGH_WATER:
+            self._resume.unpark_all()
+
+    # -- requests ------------------------------------------------------------
+
+    async def _serve_requests(self) -> None:
+        first = True
+        while not self._closing:
+            event = await self._next_head(first)
+            if event is None:
+                return
+            if isinstance(event, Refusal):
+                logger.debug("refused a request (%d): %s", event.status, event.reason)
+                await self._write_final(
+                    simple_response(event.status, f"{event.reason}\n", date_header=True)
+                )
+                return
+            if not await self._serve(event):
+                return
+            first = False
+
+    async def _next_head(self, first: bool) -> RequestHead | Refusal | None:
+        """The next request's head; None when the connection is to close."""
+        parser = self._parser
+        if self.gone:
+            return None
+        if not parser.events:
+            limits = self._limits
+            timeout = limits.read_header_timeout if first else limits.idle_timeout
+            if parser.in_head:
+                timeout = limits.read_header_timeout
+            with trio.move_on_after(timeout) as wait:
+                self._head_wait = wait
+                self._idle = not first
+                try:
+                    while not parser.events and not self.gone:
+                        await self._wakeup.park()
+                finally:
+                    self._head_wait = None
+                    self._idle = False
+            if wait.cancelled_caught:
+                if parser.in_head:
+                    await self._write_final(
+                        simple_response(408, "The request head took too long.\n")
+                    )
+                return None
+            if not parser.events:
+                return None
+        event = parser.take()
+        if isinstance(event, RequestHead | Refusal):
+            return event
+        # Body left of a request the connection went on from: never, as a
+        # connection goes on only once the previous body was read whole.
+        raise AssertionError(f"unexpected parser event {event!r}")
+
+    async def _serve(self, head: RequestHead) -> bool:
+        """Run the app for one request; whether the connection goes on."""
+        keep_alive = head.keep_alive and not self._closing
+        exchange = _Exchange(self, head, keep_alive)
+        self._exchange = exchange
+        self.busy = True
+        try:
+            if head.upgrade == b"websocket" and head.method == "GET":
+                await self._refuse_websocket(exchange)
+                return False
+            await self._app(exchange.scope(), exchange.receive, exchange.send)
+        except _Gone:
+            return False
+        except Exception as error:
+            if self.gone:
+                logger.debug("the app failed after its client left: %r", error)
+                return False
+            logger.error(
+                "the ASGI app failed on %s %s",
+                head.method,
+                head.path,
+                exc_info=True,
+                extra={"reason": "app_failed"},
+            )
+            if not exchange.framer.started:
+                await self._write_final(
+                    simple_response(500, "Internal Server Error\n", date_header=True)
+                )
+            return False
+        finally:
+            self.busy = False
+            self._exchange = None
+            exchange.done()
+        return await self._after(head, exchange)
+
+    async def _after(self, head: RequestHead, exchange: _Exchange) -> bool:
+        """The app returned: end the response; can the connection go on?"""
+        framer = exchange.framer
+        if self.gone:
+            return False
+        if not framer.started:
+            logger.error(
+                "the ASGI app returned without a response to %s %s; answering 500",
+                head.method,
+                head.path,
+                extra={"reason": "app_failed"},
+            )
+            await self._write_final(
+                simple_response(500, "Internal Server Error\n", date_header=True)
+            )
+            return False
+        if not framer.complete:
+            return False  # the app left the body unended: truncated
+        if not framer.keep_alive or self._closing or not exchange.skip_body():
+            return False
+        if head.upgrade:
+            if head.upgrade == b"connect":
+                return False  # what follows would be the tunnel
+            self._parser.resume()  # the upgrade was declined
+            self._resume.unpark_all()
+        return True
+
+    async def _refuse_websocket(self, exchange: _Exchange) -> None:
+        # TODO: #3 websockets reach PHP through their own front; until then
+        # an upgrade is offered to the app only to be refused (403, or the
+        # denial response the app sends).
+        await _WebsocketRefusal(self, exchange).run()
+
+    # -- writing -------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        """Write ``data``; each piece must go within ``idle_timeout``.
+
+        Raises:
+            _Gone: the client is gone or too slow; it counts as gone.
+        """
+        if self.gone:
+            raise _Gone
+        timeout = self._limits.idle_timeout
+        stream = self._stream
+        try:
+            if len(data) <= _WRITE_PIECE:
+                with trio.fail_after(timeout):
+                    await stream.send_all(data)
+                return
+            view = memoryview(data)
+            for start in range(0, len(view), _WRITE_PIECE):
+                with trio.fail_after(timeout):
+                    await stream.send_all(view[start : start + _WRITE_PIECE])
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+            self._lost()
+            raise _Gone from None
+
+    async def _write_final(self, data: bytes) -> None:
+        try:
+            await self.write(data)
+        except _Gone:
+            pass
+
+    async def _linger(self) -> None:
+        """Half-close, then read what the client still sends for a moment."""
+        stream = self._stream
+        if self._eof or not isinstance(stream, trio.abc.HalfCloseableStream):
+            return
+        with trio.move_on_after(_LINGER):
+            try:
+                await stream.send_eof()
+                while await stream.receive_some(_READ_SIZE):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+
+class _Exchange:
+    """One request's ASGI ``receive`` and ``send``, and its disconnect."""
+
+    __slots__ = (
+        "_body_done",
+        "_callbacks",
+        "_connection",
+        "_continued",
+        "_head",
+        "framer",
+    )
+
+    def __init__(
+        self, connection: H1Connection, head: RequestHead, keep_alive: bool
+    ) -> None:
+        self._connection = connection
+        self._head = head
+        self._body_done = False
+        self._continued = not head.expect_continue
+        self._callbacks: list[Callable[[], object]] = []
+        self.framer = ResponseFramer(
+            head.method,
+            head.http_version,
+            keep_alive=keep_alive,
+            date_header=connection._date,
+        )
+
+    def scope(self) -> dict[str, Any]:
+        connection = self._connection
+        head = self._head
+        extensions: dict[str, Any] = {
+            DISCONNECT_EXTENSION: {"subscribe": self.subscribe},
+        }
+        if head.http_version == "1.1":
+            extensions["http.response.early_hint"] = {}
+        scope = {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": head.http_version,
+            "method": head.method,
+            "scheme": "http",
+            "path": head.path,
+            "raw_path": head.raw_path,
+            "query_string": head.query,
+            "root_path": "",
+            "headers": head.headers,
+            "client": connection._client,
+            "server": connection._server,
+            "extensions": extensions,
+        }
+        if connection._state is not None:
+            scope["state"] = dict(connection._state)
+        return scope
+
+    def subscribe(self, callback: Callable[[], object]) -> None:
+        if self._connection.gone:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def client_gone(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def done(self) -> None:
+        self._callbacks = []
+        self._connection._wakeup.unpark_all()
+
+    def skip_body(self) -> bool:
+        """Drop what is left of the request body; False if it is not all here."""
+        if self._body_done:
+            return True
+        parser = self._connection._parser
+        events = parser.events
+        while events and events[0] is not END_OF_BODY:
+            if not isinstance(events[0], bytes):
+                return False
+            parser.take()
+        if not events:
+            return False
+        parser.take()
+        self._body_done = True
+        self._connection._taken()
+        return True
+
+    async def receive(self) -> Message:
+        connection = self._connection
+        if self._body_done:
+            # Nothing more comes but the client's leaving, which ASGI
+            # reports, like the end of the response, as http.disconnect.
+            while not (connection.gone or self.framer.complete):
+                await connection._wakeup.park()
+            return _DISCONNECT
+        parser = connection._parser
+        events = parser.events
+        if not events:
+            if connection.gone:
+                return _DISCONNECT
+            if not self._continued:
+                self._continued = True
+                if not self.framer.started:
+                    await connection._write_final(_CONTINUE)
+            with trio.move_on_after(connection._limits.idle_timeout) as wait:
+                while not events and not connection.gone:
+                    await connection._wakeup.park()
+            if wait.cancelled_caught:
+                logger.debug("the client sent no body for too long; closing")
+                connection._lost()
+            if not events:
+                return _DISCONNECT
+        event = parser.take()
+        if event is END_OF_BODY:
+            self._body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if not isinstance(event, bytes):
+            raise AssertionError(f"unexpected parser event {event!r} in a body")
+        body = event
+        if events and type(events[0]) is bytes:
+            pieces = [body]
+            size = len(body)
+            while events and type(events[0]) is bytes and size < _RECEIVE_MAX:
+                piece = parser.take()
+                assert isinstance(piece, bytes)
+                pieces.append(piece)
+                size += len(piece)
+            body = b"".join(pieces)
+        if events and events[0] is END_OF_BODY:
+            parser.take()
+            self._body_done = True
+        connection._taken()
+        return {"type": "http.request", "body": body, "more_body": not self._body_done}
+
+    async def send(self, message: Message) -> None:
+        connection = self._connection
+        if connection.gone:
+            return  # as hypercorn: the app may finish after its client left
+        kind = message["type"]
+        framer = self.framer
+        if kind == "http.response.body":
+            more = bool(message.get("more_body", False))
+            data = framer.body(bytes(message.get("body", b"")), more=more)
+            try:
+                if data:
+                    await connection.write(data)
+            except _Gone:
+                return  # the disconnect reaches the app through receive()
+            if framer.complete:
+                connection._wakeup.unpark_all()
+        elif kind == "http.response.start":
+            framer.start(int(message["status"]), message.get("headers", ()))
+        elif kind == "http.response.early_hint":
+            if not framer.started and self._head.http_version == "1.1":
+                links = [(b"link", bytes(link)) for link in message.get("links", ())]
+                if links:
+                    await connection._write_final(informational(103, links))
+        else:
+            raise ResponseError(f"unexpected ASGI message {kind!r} for an http scope")
+
+
+class _WebsocketRefusal:
+    """A websocket upgrade offered to the app and refused, whatever it says."""
+
+    def __init__(self, connection: H1Connection, exchange: _Exchange) -> None:
+        self._connection = connection
+        self._exchange = exchange
+        self._connected = False
+        self._answered = False
+
+    async def run(self) -> None:
+        exchange = self._exchange
+        scope = exchange.scope()
+        scope.update(
+            type="websocket",
+            scheme="ws",
+            subprotocols=_subprotocols(scope["headers"]),
+            extensions={"websocket.http.response": {}},
+        )
+        try:
+            await self._connection._app(scope, self.receive, self.send)
+        except _Gone:
+            return
+        except Exception:
+            logger.error(
+                "the ASGI app failed on a websocket upgrade to %s",
+                scope["path"],
+                exc_info=True,
+                extra={"reason": "app_failed"},
+            )
+            await self._deny(500, "Internal Server Error\n")
+            return
+        await self._deny(403, "The websocket upgrade was refused.\n")
+
+    async def receive(self) -> Message:
+        if not self._connected:
+            self._connected = True
+            return {"type": "websocket.connect"}
+        return {"type": "websocket.disconnect", "code": 1006}
+
+    async def send(self, message: Message) -> None:
+        if self._answered and not message["type"].startswith("websocket.http."):
+            return
+        kind = message["type"]
+        if kind == "websocket.close":
+            await self._deny(403, "The websocket upgrade was refused.\n")
+        elif kind == "websocket.accept":
+            logger.warning(
+                "the app accepted a websocket, but websockets are not served "
+                "yet; answering 501",
+                extra={"reason": "websocket"},
+            )
+            await self._deny(501, "Websockets are not served here yet.\n")
+        elif kind == "websocket.http.response.start":
+            self._answered = True
+            self._exchange.framer.start(
+                int(message["status"]), message.get("headers", ())
+            )
+        elif kind == "websocket.http.response.body":
+            framer = self._exchange.framer
+            more = bool(message.get("more_body", False))
+            data = framer.body(bytes(message.get("body", b"")), more=more)
+            if data:
+                await self._connection._write_final(data)
+
+    async def _deny(self, status: int, text: str) -> None:
+        if self._answered:
+            return
+        self._answered = True
+        if not self._exchange.framer.started:
+            await self._connection._write_final(simple_response(status, text))
+
+
+def _subprotocols(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    return [
+        token.strip()
+        for name, value in headers
+        if name == b"sec-websocket-protocol"
+        for token in value.decode("latin-1").split(",")
+        if token.strip()
+    ]
