@@ -28,7 +28,7 @@ from trio_runner.errors import (
 )
 from trio_runner.http import HttpBridge
 from trio_runner.http.asgi import ASGIApp
-from trio_runner.http.front import plain_server, tls_server
+from trio_runner.http.front import plain_server, tls_server, uses_lean_server
 from trio_runner.http.middleware import build_app
 from trio_runner.http.tls import HttpsRedirect, server_context
 from trio_runner.pool import Pool
@@ -167,10 +167,10 @@ class Server:
             logger.info(
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
-            nursery.start_soon(self._warn_when_grace_ends, grace)
             # The servers stop accepting at once and drain in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
+        self._warn_if_cut(grace)
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
                 closers.start_soon(pool.aclose)
@@ -191,9 +191,14 @@ class Server:
         # so files and preflights the middleware answers are logged too.
         bridge.access_logs = False
         self._bridges.append(bridge)
+        # The lean server adds Date itself where it is missing (PHP's own
+        # first); hypercorn's would add a second one, so there build_app does.
+        lean = uses_lean_server(http)
+        working_dir = self.config.working_dir
         try:
-            app = build_app(
-                bridge, http, working_dir=self.config.working_dir, date_header=True
+            app = build_app(bridge, http, working_dir=working_dir, date_header=True)
+            plain_app = (
+                build_app(bridge, http, working_dir=working_dir) if lean else app
             )
         except ConfigError as exc:
             return exc
@@ -203,16 +208,15 @@ class Server:
         redirect = http.ssl is not None and http.ssl.redirect
         if redirect:
             assert self.https_address is not None
-            app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
+            plain_app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
         try:
             self.http_address = await fronts.start(
                 plain_server(
                     http,
                     grace_period=self.config.endure.grace_period,
-                    # build_app adds it, PHP's own first; not to redirects
-                    date_header=redirect,
+                    date_header=redirect or lean,
                 ),
-                app,
+                plain_app,
                 http.address,
             )
         except BindError as exc:
@@ -244,9 +248,10 @@ class Server:
             return BindError(f"http.ssl: {exc} ({hint})")
         return None
 
-    async def _warn_when_grace_ends(self, grace: float) -> None:
-        await trio.sleep(grace)
-        cut = sum(bridge.in_flight for bridge in self._bridges)
+    def _warn_if_cut(self, grace: float) -> None:
+        # Counted by the bridges as the fronts cancel them: a count taken
+        # when the grace period ends would race with the cancellation.
+        cut = sum(bridge.cut for bridge in self._bridges)
         if cut:
             logger.warning(
                 "grace period (%g s) over: cutting %d request(s) still in flight "

@@ -28,10 +28,8 @@ the client sees a truncated response, never one that looks complete.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -81,7 +79,9 @@ class ResponseChunks(Protocol):
     """The chunks of one response, as ``Exchanger.stream`` yields them.
 
     ``finished`` turns true as the last chunk is returned, so a response
-    that fits in one chunk can be sent whole, with a Content-Length.
+    that fits in one chunk can be sent whole, with a Content-Length. It
+    may turn true earlier, once the last frame has been read: the chunks
+    left are then returned without waiting on the worker.
     """
 
     @property
@@ -205,6 +205,8 @@ class HttpBridge:
 
     Attributes:
         in_flight: HTTP requests being handled right now.
+        cut: HTTP requests that ended cancelled (the server stopped while
+            they ran), since the bridge was made.
 
     Raises:
         ConfigError: an option has a value the bridge cannot use.
@@ -225,7 +227,10 @@ class HttpBridge:
     debug: bool = attrs.field(default=False, kw_only=True)
     access_logs: bool = attrs.field(default=False, kw_only=True)
     date_header: bool = attrs.field(default=False, kw_only=True)
-    in_flight: int = attrs.field(default=0, init=False)
+    # Counted per request: no validator runs on it (attrs would, for every
+    # assignment, on a class with validators).
+    in_flight: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
+    cut: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
 
     @classmethod
     def from_config(
@@ -266,6 +271,9 @@ class HttpBridge:
                     await log_access(self._serve_http, scope, receive, send)
                 else:
                     await self._serve_http(scope, receive, send)
+            except trio.Cancelled:
+                self.cut += 1
+                raise
             finally:
                 self.in_flight -= 1
         elif kind == "lifespan":
@@ -338,23 +346,22 @@ class HttpBridge:
         writer = ResponseWriter.for_request(
             send, scope, debug=self.debug, date_header=self.date_header
         )
+        stream = self.exchanger.stream(
+            payload, idempotent=scope["method"] in _IDEMPOTENT
+        )
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                with client.cancellable():
-                    chunks = await stack.enter_async_context(
-                        self.exchanger.stream(
-                            payload, idempotent=scope["method"] in _IDEMPOTENT
-                        )
-                    )
-                while not client.gone:
-                    chunk = None
-                    with client.cancellable():
-                        chunk = await anext(chunks, None)
-                    if chunk is None:
-                        break  # the last chunk was sent, or the client left
-                    await writer.write(chunk, last=chunks.finished)
-                    if writer.complete:
-                        break  # the rest is not wanted; the pool stops it
+            # async with, written out: only entering may be cancelled.
+            chunks = None
+            with client.cancellable():
+                chunks = await stream.__aenter__()
+            if chunks is not None:
+                try:
+                    await self._relay(chunks, writer, client)
+                except BaseException as exc:
+                    if not await stream.__aexit__(type(exc), exc, exc.__traceback__):
+                        raise
+                else:
+                    await stream.__aexit__(None, None, None)
         except TrioRunnerError as error:
             _log_failure(error, scope)
             # Once started, the body is left unended on purpose: the server
@@ -370,6 +377,25 @@ class HttpBridge:
         if not client.gone:
             await writer.finish()
 
+    @staticmethod
+    async def _relay(
+        chunks: ResponseChunks, writer: ResponseWriter, client: _Client
+    ) -> None:
+        """Write the chunks as they come, until the last or the client leaves."""
+        while not client.gone:
+            chunk = None
+            if chunks.finished:
+                # The last frame is read: nothing left to wait for.
+                chunk = await anext(chunks, None)
+            else:
+                with client.cancellable():
+                    chunk = await anext(chunks, None)
+            if chunk is None:
+                break  # the last chunk was sent, or the client left
+            await writer.write(chunk, last=chunks.finished)
+            if writer.complete:
+                break  # the rest is not wanted; the pool stops it
+
 
 class _Client:
     """Watches for the client going away while PHP works on its request.
@@ -383,16 +409,16 @@ class _Client:
         self.gone = False
         self._scope: trio.CancelScope | None = None
 
-    @contextlib.contextmanager
-    def cancellable(self) -> Iterator[None]:
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            if self.gone:
-                scope.cancel()
-            try:
-                yield
-            finally:
-                self._scope = None
+    def cancellable(self) -> trio.CancelScope:
+        """A scope to wait on the pool in; cancelled once the client leaves.
+
+        ``leave`` may cancel it after the block ended, which does nothing.
+        """
+        scope = trio.CancelScope()
+        if self.gone:
+            scope.cancel()
+        self._scope = scope
+        return scope
 
     async def watch(self, receive: Receive) -> None:
         # The body is read (or ignored, for HEAD and OPTIONS), so what is

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -531,7 +530,9 @@ class Pool:
 
     async def _next_event(self, worker: Worker) -> object:
         """Read the worker's next event within ``exec_ttl``."""
-        ttl = self.config.supervisor.exec_ttl or math.inf
+        ttl = self.config.supervisor.exec_ttl
+        if not ttl:
+            return await worker.next_event()  # no limit: no scope to pay for
         with trio.move_on_after(ttl) as scope:
             return await worker.next_event()
         assert scope.cancelled_caught

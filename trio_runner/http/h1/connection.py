@@ -37,7 +37,8 @@ response is not lost to a reset.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import attrs
@@ -56,8 +57,9 @@ from trio_runner.http.h1.parser import (
     RequestHead,
     RequestParser,
 )
+from trio_runner.stream import DirectStream
 
-__all__ = ["H1Connection", "H1Limits"]
+__all__ = ["H1Connection", "H1Limits", "watch_deadlines"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,12 @@ _RECEIVE_MAX = 1024 * 1024
 _WRITE_PIECE = 1024 * 1024
 # How long a closing connection reads what the client still sends.
 _LINGER = 0.5
+
+# What a connection waits for from the client, for check_deadline().
+_NOTHING: Final = "nothing"
+_HEAD: Final = "head"  # a request head: the first, or one under way
+_IDLE: Final = "idle"  # the next request on a kept-alive connection
+_BODY: Final = "body"  # more of the body the app asked for
 
 _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
 _DISCONNECT: Final = {"type": "http.disconnect"}
@@ -95,6 +103,22 @@ class H1Limits:
 
 class _Gone(Exception):
     """The client cannot be written to any more."""
+
+
+async def watch_deadlines(
+    connections: Iterable[H1Connection], limits: H1Limits
+) -> None:
+    """Enforce the deadlines of ``connections`` (a live set) until cancelled.
+
+    Checked a few times per shortest timeout, at most once a second: a
+    deadline is met within that tick.
+    """
+    tick = min(1.0, limits.read_header_timeout / 4, limits.idle_timeout / 4)
+    while True:
+        await trio.sleep(tick)
+        now = trio.current_time()
+        for connection in list(connections):
+            connection.check_deadline(now)
 
 
 class H1Connection:
@@ -136,16 +160,30 @@ class H1Connection:
         self.gone = False
         self.busy = False
         self._closing = False
-        self._head_wait: trio.CancelScope | None = None
-        self._idle = False
+        # Deadlines are checked by watch_deadlines(), not by a scope per
+        # wait: a CancelScope per request costs more than the parsing.
+        self.deadline = math.inf
+        self._waiting = _NOTHING
+        self._timed_out = False
         self._exchange: _Exchange | None = None
 
     def shutdown(self) -> None:
         """Close once the request in progress (if any) is answered."""
         self._closing = True
-        wait = self._head_wait
-        if wait is not None and not self._parser.in_head:
-            wait.cancel()
+        if self._waiting is not _NOTHING and not self._parser.in_head:
+            self._wakeup.unpark_all()
+
+    def check_deadline(self, now: float) -> None:
+        """Act on a deadline that has passed (``watch_deadlines`` calls this)."""
+        if now < self.deadline:
+            return
+        self.deadline = math.inf
+        if self._waiting is _BODY:
+            logger.debug("the client sent no body for too long; closing")
+            self._lost()
+        elif self._waiting is not _NOTHING:
+            self._timed_out = True
+            self._wakeup.unpark_all()
 
     async def serve(self) -> None:
         """Serve until the connection closes; always closes the stream.
@@ -174,13 +212,13 @@ class H1Connection:
                 data = await stream.receive_some(_READ_SIZE)
                 if not data:
                     break
-                fresh = self._idle and not parser.in_head
+                fresh = self._waiting is _IDLE and not parser.in_head
                 parser.feed(bytes(data))  # the same object for bytes
-                if fresh and parser.in_head and self._head_wait is not None:
+                if fresh and parser.in_head:
                     # The first byte of the next request: its head has
                     # read_header_timeout from now.
                     timeout = self._limits.read_header_timeout
-                    self._head_wait.deadline = trio.current_time() + timeout
+                    self.deadline = trio.current_time() + timeout
                 self._wakeup.unpark_all()
             else:
                 return  # a refusal is queued: the handler answers it
@@ -230,16 +268,17 @@ class H1Connection:
             timeout = limits.read_header_timeout if first else limits.idle_timeout
             if parser.in_head:
                 timeout = limits.read_header_timeout
-            with trio.move_on_after(timeout) as wait:
-                self._head_wait = wait
-                self._idle = not first
-                try:
-                    while not parser.events and not self.gone:
-                        await self._wakeup.park()
-                finally:
-                    self._head_wait = None
-                    self._idle = False
-            if wait.cancelled_caught:
+            self.deadline = trio.current_time() + timeout
+            self._waiting = _HEAD if first or parser.in_head else _IDLE
+            try:
+                while not (parser.events or self.gone or self._timed_out):
+                    if self._closing and not parser.in_head:
+                        return None
+                    await self._wakeup.park()
+            finally:
+                self.deadline = math.inf
+                self._waiting = _NOTHING
+            if self._timed_out:
                 if parser.in_head:
                     await self._write_final(
                         simple_response(408, "The request head took too long.\n")
@@ -324,7 +363,7 @@ class H1Connection:
 
     # -- writing -------------------------------------------------------------
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | memoryview) -> None:
         """Write ``data``; each piece must go within ``idle_timeout``.
 
         Raises:
@@ -335,6 +374,12 @@ class H1Connection:
         timeout = self._limits.idle_timeout
         stream = self._stream
         try:
+            if isinstance(stream, DirectStream):
+                # Usually the kernel takes it all: no scope, no scheduling.
+                sent = stream.send_nowait(data)
+                if sent == len(data):
+                    return
+                data = memoryview(data)[sent:]
             if len(data) <= _WRITE_PIECE:
                 with trio.fail_after(timeout):
                     await stream.send_all(data)
@@ -470,12 +515,15 @@ class _Exchange:
                 self._continued = True
                 if not self.framer.started:
                     await connection._write_final(_CONTINUE)
-            with trio.move_on_after(connection._limits.idle_timeout) as wait:
+            timeout = connection._limits.idle_timeout
+            connection.deadline = trio.current_time() + timeout
+            connection._waiting = _BODY
+            try:
                 while not events and not connection.gone:
                     await connection._wakeup.park()
-            if wait.cancelled_caught:
-                logger.debug("the client sent no body for too long; closing")
-                connection._lost()
+            finally:
+                connection.deadline = math.inf
+                connection._waiting = _NOTHING
             if not events:
                 return _DISCONNECT
         event = parser.take()

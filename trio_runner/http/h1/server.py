@@ -19,16 +19,18 @@ bounds the shield.
 
 from __future__ import annotations
 
+import errno
 import logging
-from functools import partial
+import socket
 
 import trio
 
 from trio_runner.errors import LifespanFailed
 from trio_runner.http.asgi import ASGIApp
-from trio_runner.http.h1.connection import H1Connection, H1Limits
+from trio_runner.http.h1.connection import H1Connection, H1Limits, watch_deadlines
 from trio_runner.http.h1.lifespan import Lifespan
 from trio_runner.http.listen import format_address, listen, socket_address
+from trio_runner.stream import SocketStream
 
 __all__ = ["serve_h1"]
 
@@ -37,6 +39,12 @@ logger = logging.getLogger(__name__)
 # How long after the grace period the lifespan shutdown may take before the
 # shield around the server is lifted.
 _SHUTDOWN_MARGIN = 5.0
+
+# accept() failures that concern one connection only: try the next.
+_ACCEPT_SKIP = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+# Out of descriptors or memory: wait a moment (other connections close).
+_ACCEPT_PAUSE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_PAUSE = 0.1
 
 
 async def serve_h1(
@@ -71,21 +79,26 @@ async def serve_h1(
     runs, and ``Cancelled`` propagates.
     """
     sock = listen(address)
+    sock.setblocking(False)
     bound = format_address(sock)
-    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
     server = _Server(app, limits or H1Limits(), date_header, grace_period)
-    async with trio.open_nursery() as nursery:
-        try:
-            await nursery.start(server.run, listener)
-        except BaseException:
-            await listener.aclose()
-            raise
-        logger.debug("listening on %s", bound)
-        task_status.started(bound)
-        try:
-            await trio.sleep_forever()
-        finally:
-            server.stop()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run, sock)
+            logger.debug("listening on %s", bound)
+            task_status.started(bound)
+            try:
+                await trio.sleep_forever()
+            finally:
+                server.stop()
+    finally:
+        _close_listener(sock)
+
+
+def _close_listener(sock: socket.socket) -> None:
+    if sock.fileno() >= 0:
+        trio.lowlevel.notify_closing(sock)
+        sock.close()
 
 
 class _Server:
@@ -107,7 +120,7 @@ class _Server:
 
     async def run(
         self,
-        listener: trio.SocketListener,
+        listener: socket.socket,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -131,37 +144,60 @@ class _Server:
 
     async def _serve(
         self,
-        listener: trio.SocketListener,
+        listener: socket.socket,
         shield: trio.CancelScope,
         task_status: trio.TaskStatus[None],
     ) -> None:
-        async with trio.open_nursery() as connections:
-            async with trio.open_nursery() as acceptor:
-                acceptor.start_soon(
-                    partial(
-                        trio.serve_listeners,
-                        self._handle,
-                        [listener],
-                        handler_nursery=connections,
-                    )
-                )
-                task_status.started()
-                await self._stopping.wait()
-                margin = self._grace + _SHUTDOWN_MARGIN
-                shield.deadline = trio.current_time() + margin
-                acceptor.cancel_scope.cancel()  # closes the listener
-            # Idle connections close now, busy ones after their response.
-            for connection in list(self._connections):
-                connection.shutdown()
-            connections.cancel_scope.deadline = trio.current_time() + self._grace
+        async with trio.open_nursery() as watcher:
+            watcher.start_soon(watch_deadlines, self._connections, self._limits)
+            async with trio.open_nursery() as connections:
+                async with trio.open_nursery() as acceptor:
+                    acceptor.start_soon(self._accept, listener, connections)
+                    task_status.started()
+                    await self._stopping.wait()
+                    margin = self._grace + _SHUTDOWN_MARGIN
+                    shield.deadline = trio.current_time() + margin
+                    acceptor.cancel_scope.cancel()
+                _close_listener(listener)
+                # Idle connections close now, busy ones after their response.
+                for connection in list(self._connections):
+                    connection.shutdown()
+                deadline = trio.current_time() + self._grace
+                connections.cancel_scope.deadline = deadline
+            watcher.cancel_scope.cancel()
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        sock = stream.socket
+    async def _accept(self, listener: socket.socket, connections: trio.Nursery) -> None:
+        """Accept until cancelled; each connection is served in ``connections``."""
+        while True:
+            await trio.lowlevel.wait_readable(listener)
+            while True:
+                try:
+                    sock, peer = listener.accept()
+                except BlockingIOError:
+                    break
+                except OSError as error:
+                    if error.errno in _ACCEPT_SKIP:
+                        continue
+                    if error.errno not in _ACCEPT_PAUSE:
+                        raise
+                    logger.error(
+                        "cannot accept HTTP connections: %s; retrying in %g s",
+                        error.strerror,
+                        _PAUSE,
+                        extra={"reason": "accept_failed"},
+                    )
+                    await trio.sleep(_PAUSE)
+                    break
+                connections.start_soon(self._handle, sock, peer)
+
+    async def _handle(self, sock: socket.socket, peer: object) -> None:
+        stream = SocketStream(sock)
         try:
-            client = socket_address(sock.getpeername())
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = socket_address(peer)
             server = socket_address(sock.getsockname())
         except OSError:
-            await trio.aclose_forcefully(stream)
+            await stream.aclose()
             return  # gone before it was served
         connection = H1Connection(
             self._app,
