@@ -235,6 +235,11 @@ class H1Connection:
                 self._exchange.client_gone()
         self._wakeup.unpark_all()
 
+    def _lost_for_reading(self) -> None:
+        """The request cannot be read on; the response can still be sent."""
+        if self._exchange is not None:
+            self._exchange.client_gone()
+
     def _taken(self) -> None:
         """The app took body bytes: the reader may read on."""
         if self._parser.body_buffered <= _HIGH_WATER:
@@ -331,6 +336,12 @@ class H1Connection:
     async def _after(self, head: RequestHead, exchange: _Exchange) -> bool:
         """The app returned: end the response; can the connection go on?"""
         framer = exchange.framer
+        if exchange.refusal is not None and not framer.started:
+            refusal = exchange.refusal
+            await self._write_final(
+                simple_response(refusal.status, f"{refusal.reason}\n")
+            )
+            return False
         if self.gone:
             return False
         if not framer.started:
@@ -422,6 +433,7 @@ class _Exchange:
         "_continued",
         "_head",
         "framer",
+        "refusal",
     )
 
     def __init__(
@@ -432,6 +444,7 @@ class _Exchange:
         self._body_done = False
         self._continued = not head.expect_continue
         self._callbacks: list[Callable[[], object]] = []
+        self.refusal: Refusal | None = None
         self.framer = ResponseFramer(
             head.method,
             head.http_version,
@@ -485,6 +498,8 @@ class _Exchange:
         """Drop what is left of the request body; False if it is not all here."""
         if self._body_done:
             return True
+        if self.refusal is not None:
+            return False
         parser = self._connection._parser
         events = parser.events
         while events and events[0] is not END_OF_BODY:
@@ -531,7 +546,13 @@ class _Exchange:
             self._body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
         if not isinstance(event, bytes):
-            raise AssertionError(f"unexpected parser event {event!r} in a body")
+            # A framing error inside the body (a bad chunk): the request
+            # cannot be read on. The app sees the client leave; the
+            # connection answers 400 if the app did not answer.
+            assert isinstance(event, Refusal), event
+            self.refusal = event
+            connection._lost_for_reading()
+            return _DISCONNECT
         body = event
         if events and type(events[0]) is bytes:
             pieces = [body]
