@@ -494,6 +494,14 @@ class _Exchange:
         self._callbacks = []
         self._connection._wakeup.unpark_all()
 
+    def _body_arrived(self) -> bool:
+        """Whether the whole request body has been received (read or not)."""
+        if self._body_done or not self._head.has_body:
+            return True
+        if self.refusal is not None:
+            return False
+        return END_OF_BODY in self._connection._parser.events
+
     def skip_body(self) -> bool:
         """Drop what is left of the request body; False if it is not all here."""
         if self._body_done:
@@ -576,6 +584,12 @@ class _Exchange:
         kind = message["type"]
         framer = self.framer
         if kind == "http.response.body":
+            if not framer.started:
+                raise ResponseError("http.response.body before http.response.start")
+            if framer.keep_alive and (connection._closing or not self._body_arrived()):
+                # Shutting down, or the rest of the body will not be read:
+                # say the connection closes after this response.
+                framer.keep_alive = False
             more = bool(message.get("more_body", False))
             data = framer.body(bytes(message.get("body", b"")), more=more)
             try:
