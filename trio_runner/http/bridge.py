@@ -29,6 +29,7 @@ the client sees a truncated response, never one that looks complete.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -271,8 +272,10 @@ class HttpBridge:
                     await log_access(self._serve_http, scope, receive, send)
                 else:
                     await self._serve_http(scope, receive, send)
-            except trio.Cancelled:
-                self.cut += 1
+            except BaseException:
+                # Cancelled, maybe inside a group from the watcher's nursery.
+                if trio.current_effective_deadline() == -math.inf:
+                    self.cut += 1
                 raise
             finally:
                 self.in_flight -= 1

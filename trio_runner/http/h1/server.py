@@ -82,17 +82,24 @@ async def serve_h1(
     sock.setblocking(False)
     bound = format_address(sock)
     server = _Server(app, limits or H1Limits(), date_header, grace_period)
+    failure: LifespanFailed | None = None
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(server.run, sock)
-            logger.debug("listening on %s", bound)
-            task_status.started(bound)
             try:
-                await trio.sleep_forever()
-            finally:
-                server.stop()
+                await nursery.start(server.run, sock)
+            except LifespanFailed as exc:
+                failure = exc  # raised below, bare rather than in a group
+            else:
+                logger.debug("listening on %s", bound)
+                task_status.started(bound)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    server.stop()
     finally:
         _close_listener(sock)
+    if failure is not None:
+        raise failure
 
 
 def _close_listener(sock: socket.socket) -> None:
