@@ -101,6 +101,12 @@ class H1Limits:
     idle_timeout: float = 60.0
 
 
+def _wake(lot: trio.lowlevel.ParkingLot) -> None:
+    """``unpark_all``, without its cost when nobody waits (the usual case)."""
+    if lot:
+        lot.unpark_all()
+
+
 class _Gone(Exception):
     """The client cannot be written to any more."""
 
@@ -153,6 +159,8 @@ class H1Connection:
         self._limits = limits
         self._date = date_header
         self._state = state
+        # isinstance() against an ABC is slow: checked once, not per write.
+        self._direct = stream if isinstance(stream, DirectStream) else None
         self._parser = RequestParser(max_header_size=limits.max_header_size)
         self._wakeup = trio.lowlevel.ParkingLot()  # the handler waits here
         self._resume = trio.lowlevel.ParkingLot()  # the reader waits here
@@ -171,7 +179,7 @@ class H1Connection:
         """Close once the request in progress (if any) is answered."""
         self._closing = True
         if self._waiting is not _NOTHING and not self._parser.in_head:
-            self._wakeup.unpark_all()
+            _wake(self._wakeup)
 
     def check_deadline(self, now: float) -> None:
         """Act on a deadline that has passed (``watch_deadlines`` calls this)."""
@@ -183,7 +191,7 @@ class H1Connection:
             self._lost()
         elif self._waiting is not _NOTHING:
             self._timed_out = True
-            self._wakeup.unpark_all()
+            _wake(self._wakeup)
 
     async def serve(self) -> None:
         """Serve until the connection closes; always closes the stream.
@@ -219,7 +227,7 @@ class H1Connection:
                     # read_header_timeout from now.
                     timeout = self._limits.read_header_timeout
                     self.deadline = trio.current_time() + timeout
-                self._wakeup.unpark_all()
+                _wake(self._wakeup)
             else:
                 return  # a refusal is queued: the handler answers it
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -233,7 +241,7 @@ class H1Connection:
             self.gone = True
             if self._exchange is not None:
                 self._exchange.client_gone()
-        self._wakeup.unpark_all()
+        _wake(self._wakeup)
 
     def _lost_for_reading(self) -> None:
         """The request cannot be read on; the response can still be sent."""
@@ -243,7 +251,7 @@ class H1Connection:
     def _taken(self) -> None:
         """The app took body bytes: the reader may read on."""
         if self._parser.body_buffered <= _HIGH_WATER:
-            self._resume.unpark_all()
+            _wake(self._resume)
 
     # -- requests ------------------------------------------------------------
 
@@ -363,7 +371,7 @@ class H1Connection:
             if head.upgrade == b"connect":
                 return False  # what follows would be the tunnel
             self._parser.resume()  # the upgrade was declined
-            self._resume.unpark_all()
+            _wake(self._resume)
         return True
 
     async def _refuse_websocket(self, exchange: _Exchange) -> None:
@@ -385,9 +393,9 @@ class H1Connection:
         timeout = self._limits.idle_timeout
         stream = self._stream
         try:
-            if isinstance(stream, DirectStream):
+            if self._direct is not None:
                 # Usually the kernel takes it all: no scope, no scheduling.
-                sent = stream.send_nowait(data)
+                sent = self._direct.send_nowait(data)
                 if sent == len(data):
                     return
                 data = memoryview(data)[sent:]
@@ -492,7 +500,7 @@ class _Exchange:
 
     def done(self) -> None:
         self._callbacks = []
-        self._connection._wakeup.unpark_all()
+        _wake(self._connection._wakeup)
 
     def _body_arrived(self) -> bool:
         """Whether the whole request body has been received (read or not)."""
@@ -598,7 +606,7 @@ class _Exchange:
             except _Gone:
                 return  # the disconnect reaches the app through receive()
             if framer.complete:
-                connection._wakeup.unpark_all()
+                _wake(connection._wakeup)
         elif kind == "http.response.start":
             framer.start(int(message["status"]), message.get("headers", ()))
         elif kind == "http.response.early_hint":
