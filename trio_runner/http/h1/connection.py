@@ -1,30 +1,37 @@
 """One HTTP/1.1 client connection: its requests served in order, with limits.
 
-Two tasks per connection, none per request::
+One task per connection, none per request; a second one only to watch::
 
-    reader:   socket ──receive_some──> RequestParser.feed ──> parser.events
-                                                    (wakes the handler)
-    handler:  next RequestHead ──> app(scope, receive, send) ──> socket
-              receive() takes the body from parser.events;
-              send() frames with ResponseFramer and writes
+    handler:  socket ──receive_some──> RequestParser.feed ──> RequestHead
+              ──> app(scope, receive, send) ──> socket
+              send() frames with ResponseFramer and writes at once
+    reader:   (while the app waits for body bytes or for the client to
+              leave, or once it has run for a tick of watch_deadlines)
+              socket ──> parser.events, and wakes the app's receive()
 
 Requests are served one at a time, so pipelined responses leave in request
-order; the reader parses ahead and stops reading once ``_HIGH_WATER`` bytes
-of body wait (the client is then held back by TCP): a body is never read
-much further than the app has asked for, so ``max_request_size`` caps what
-reaches memory. While the app runs, the reader is what notices a client
-that leaves: ``http.disconnect`` for ``receive()`` and, for apps that ask
-through the ``trio_runner.disconnect`` extension (the bridge does), a
-callback that cancels their wait on PHP at once, without a watcher task.
+order. Reading happens in the task that needs the bytes: the handler reads
+the next head itself, so a short request costs one pass through the
+scheduler on the client's side, not two. While the app runs, the reader
+task (started only when needed, stopped before the next head) reads the
+body ahead of the app up to ``_HIGH_WATER`` bytes and then stops (the
+client is held back by TCP): a body is never read much further than the
+app has asked for, so ``max_request_size`` caps what reaches memory. The
+reader is also what notices a client that leaves during a long request:
+``http.disconnect`` for ``receive()`` and, for apps that ask through the
+``trio_runner.disconnect`` extension (the bridge does), a callback that
+cancels their wait on PHP. A client that leaves during a short request is
+noticed when its response is written.
 
-Deadlines (``H1Limits``), each answered by closing the connection:
+Deadlines (``H1Limits``), checked by ``watch_deadlines`` rather than by a
+scope per wait (a CancelScope per request costs more than the parsing):
 
 - ``read_header_timeout``: from accepting the connection, or from the first
   byte of a later request, until its head is complete (408 if part of it
   came);
 - ``idle_timeout``: between requests, between pieces of a request body the
-  app waits for, and for each piece of response the client is slow to
-  take.
+  app waits for (the app then sees the client leave), and for each piece
+  of response the client is slow to take.
 
 The connection closes after a response when the client or the app asked
 for it, HTTP/1.0 without keep-alive, a body the app left unread, a
@@ -32,6 +39,11 @@ framing error (answered 400 first), a websocket upgrade (refused until a
 websocket front exists), or a graceful shutdown (``shutdown``). Closing
 half-closes first and reads what is still coming for a moment, so the last
 response is not lost to a reset.
+
+This module is past 600 lines because ``_Exchange`` (one request's
+``receive`` and ``send``) and ``H1Connection`` share the parser, the
+deadlines and the reader's state at every step; split apart they would
+reach into each other's internals anyway.
 """
 
 from __future__ import annotations
@@ -78,6 +90,7 @@ _NOTHING: Final = "nothing"
 _HEAD: Final = "head"  # a request head: the first, or one under way
 _IDLE: Final = "idle"  # the next request on a kept-alive connection
 _BODY: Final = "body"  # more of the body the app asked for
+_BUSY: Final = "busy"  # nothing: the app runs (its deadline starts the reader)
 
 _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
 _DISCONNECT: Final = {"type": "http.disconnect"}
@@ -174,24 +187,33 @@ class H1Connection:
         self._waiting = _NOTHING
         self._timed_out = False
         self._exchange: _Exchange | None = None
+        # The reader task runs only while someone must watch the socket
+        # during the app (see "Reading" in the module docstring).
+        self._nursery: trio.Nursery | None = None
+        self._reader: trio.CancelScope | None = None
+        self._reader_done = trio.Event()
+        self._loop = trio.CancelScope()  # the request loop; deadlines end it
 
     def shutdown(self) -> None:
         """Close once the request in progress (if any) is answered."""
         self._closing = True
-        if self._waiting is not _NOTHING and not self._parser.in_head:
-            _wake(self._wakeup)
+        if self._waiting in (_HEAD, _IDLE) and not self._parser.in_head:
+            self._loop.cancel()
 
     def check_deadline(self, now: float) -> None:
         """Act on a deadline that has passed (``watch_deadlines`` calls this)."""
         if now < self.deadline:
             return
         self.deadline = math.inf
-        if self._waiting is _BODY:
+        waiting = self._waiting
+        if waiting is _BUSY:
+            self._watch()  # the app runs long: watch for the client leaving
+        elif waiting is _BODY:
             logger.debug("the client sent no body for too long; closing")
             self._lost()
-        elif self._waiting is not _NOTHING:
+        elif waiting is not _NOTHING:
             self._timed_out = True
-            _wake(self._wakeup)
+            self._loop.cancel()
 
     async def serve(self) -> None:
         """Serve until the connection closes; always closes the stream.
@@ -200,9 +222,15 @@ class H1Connection:
         """
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read)
-                await self._serve_requests()
+                self._nursery = nursery
+                with self._loop:
+                    await self._serve_requests()
+                if self._timed_out and self._parser.in_head:
+                    await self._write_final(
+                        simple_response(408, "The request head took too long.\n")
+                    )
                 nursery.cancel_scope.cancel()
+            self._reader = None
             await self._linger()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
@@ -210,30 +238,54 @@ class H1Connection:
 
     # -- reading -------------------------------------------------------------
 
-    async def _read(self) -> None:
-        parser = self._parser
-        stream = self._stream
+    async def _fill(self) -> None:
+        """Read once, in the task that needs the bytes; EOF marks it gone."""
         try:
-            while not parser.failed:
-                while parser.body_buffered > _HIGH_WATER or parser.paused:
-                    await self._resume.park()
-                data = await stream.receive_some(_READ_SIZE)
-                if not data:
-                    break
-                fresh = self._waiting is _IDLE and not parser.in_head
-                parser.feed(bytes(data))  # the same object for bytes
-                if fresh and parser.in_head:
-                    # The first byte of the next request: its head has
-                    # read_header_timeout from now.
-                    timeout = self._limits.read_header_timeout
-                    self.deadline = trio.current_time() + timeout
-                _wake(self._wakeup)
-            else:
-                return  # a refusal is queued: the handler answers it
+            data = await self._stream.receive_some(_READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        self._eof = True
-        self._lost()
+            data = b""
+        if data:
+            self._feed(bytes(data))  # the same object for bytes
+        else:
+            self._eof = True
+            self._lost()
+
+    def _feed(self, data: bytes) -> None:
+        parser = self._parser
+        fresh = self._waiting is _IDLE and not parser.in_head
+        parser.feed(data)
+        if fresh and parser.in_head:
+            # The first byte of the next request: its head has
+            # read_header_timeout from now.
+            self.deadline = trio.current_time() + self._limits.read_header_timeout
+
+    def _watch(self) -> None:
+        """Start the reader task, unless it runs (or the client is gone)."""
+        if self._reader is None and not self._eof and self._nursery is not None:
+            self._reader = trio.CancelScope()
+            self._reader_done = trio.Event()
+            self._nursery.start_soon(self._read, self._reader)
+
+    async def _unwatch(self) -> None:
+        """Stop the reader task; the handler reads for itself again."""
+        reader = self._reader
+        if reader is not None:
+            reader.cancel()
+            await self._reader_done.wait()
+            self._reader = None
+
+    async def _read(self, scope: trio.CancelScope) -> None:
+        """Read ahead while the app runs: its body, its client's leaving."""
+        parser = self._parser
+        try:
+            with scope:
+                while not (parser.failed or self._eof):
+                    while parser.body_buffered > _HIGH_WATER or parser.paused:
+                        await self._resume.park()
+                    await self._fill()
+                    _wake(self._wakeup)
+        finally:
+            self._reader_done.set()
 
     def _lost(self) -> None:
         """The client is gone: tell the request in progress, wake the handler."""
@@ -272,8 +324,13 @@ class H1Connection:
             first = False
 
     async def _next_head(self, first: bool) -> RequestHead | Refusal | None:
-        """The next request's head; None when the connection is to close."""
+        """The next request's head; None when the connection is to close.
+
+        A deadline that passes cancels ``_loop`` (``check_deadline``).
+        """
         parser = self._parser
+        if self._reader is not None:
+            await self._unwatch()
         if self.gone:
             return None
         if not parser.events:
@@ -284,19 +341,13 @@ class H1Connection:
             self.deadline = trio.current_time() + timeout
             self._waiting = _HEAD if first or parser.in_head else _IDLE
             try:
-                while not (parser.events or self.gone or self._timed_out):
+                while not (parser.events or self.gone):
                     if self._closing and not parser.in_head:
                         return None
-                    await self._wakeup.park()
+                    await self._fill()
             finally:
                 self.deadline = math.inf
                 self._waiting = _NOTHING
-            if self._timed_out:
-                if parser.in_head:
-                    await self._write_final(
-                        simple_response(408, "The request head took too long.\n")
-                    )
-                return None
             if not parser.events:
                 return None
         event = parser.take()
@@ -312,6 +363,10 @@ class H1Connection:
         exchange = _Exchange(self, head, keep_alive)
         self._exchange = exchange
         self.busy = True
+        # A short request is never watched; one that runs a while is, from
+        # the next tick of watch_deadlines on.
+        self._waiting = _BUSY
+        self.deadline = trio.current_time()
         try:
             if head.upgrade == b"websocket" and head.method == "GET":
                 await self._refuse_websocket(exchange)
@@ -337,6 +392,8 @@ class H1Connection:
             return False
         finally:
             self.busy = False
+            self._waiting = _NOTHING
+            self.deadline = math.inf
             self._exchange = None
             exchange.done()
         return await self._after(head, exchange)
@@ -534,6 +591,7 @@ class _Exchange:
         if self._body_done:
             # Nothing more comes but the client's leaving, which ASGI
             # reports, like the end of the response, as http.disconnect.
+            connection._watch()
             while not (connection.gone or self.framer.complete):
                 await connection._wakeup.park()
             return _DISCONNECT
@@ -549,12 +607,13 @@ class _Exchange:
             timeout = connection._limits.idle_timeout
             connection.deadline = trio.current_time() + timeout
             connection._waiting = _BODY
+            connection._watch()  # the reader fills the body in
             try:
                 while not events and not connection.gone:
                     await connection._wakeup.park()
             finally:
                 connection.deadline = math.inf
-                connection._waiting = _NOTHING
+                connection._waiting = _BUSY
             if not events:
                 return _DISCONNECT
         event = parser.take()
