@@ -5,9 +5,10 @@
 
 - 1xx chunks come before the response. A 103 is passed on through ASGI's
   ``http.response.early_hint`` with its own ``Link`` headers only, as
-  RoadRunner v6 does; the extension carries nothing else, and over
-  HTTP/1.1 hypercorn offers no way to send one, so there the 103 is
-  dropped (browsers act on early hints over HTTP/2 only). A 101 is logged
+  RoadRunner v6 does; the extension carries nothing else. The lean
+  HTTP/1.1 server offers it too; over HTTP/1.1 hypercorn does not, so
+  there the 103 is dropped (browsers act on early hints over HTTP/2
+  only). A 101 is logged
   and ignored, other 1xx are dropped, and so is any body sent with a 1xx.
 - The first other chunk starts the response: a status outside 100-599 is
   answered with 500 instead. Each later chunk's body is sent as it comes;

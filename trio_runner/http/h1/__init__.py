@@ -3,7 +3,8 @@
 ``serve_h1`` serves any ASGI app on plain TCP; ``H1Limits`` holds its head
 size limit and deadlines. Modules: ``parser`` (bytes to requests, sans-I/O),
 ``framing`` (a response to bytes, sans-I/O), ``connection`` (one client
-connection's I/O), ``lifespan`` and ``server`` (the accept loop).
+connection's I/O), ``websocket`` (upgrades, refused for now), ``lifespan``
+and ``server`` (the accept loop).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ response is not lost to a reset.
 This module is past 600 lines because ``_Exchange`` (one request's
 ``receive`` and ``send``) and ``H1Connection`` share the parser, the
 deadlines and the reader's state at every step; split apart they would
-reach into each other's internals anyway.
+reach into each other's internals anyway. (The websocket refusal, which
+does not, is in ``websocket.py``.)
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from trio_runner.http.h1.parser import (
     RequestHead,
     RequestParser,
 )
+from trio_runner.http.h1.websocket import WebsocketRefusal
 from trio_runner.stream import DirectStream
 
 __all__ = ["H1Connection", "H1Limits", "watch_deadlines"]
@@ -372,8 +374,6 @@ class H1Connection:
                 await self._refuse_websocket(exchange)
                 return False
             await self._app(exchange.scope(), exchange.receive, exchange.send)
-        except _Gone:
-            return False
         except Exception as error:
             if self.gone:
                 logger.debug("the app failed after its client left: %r", error)
@@ -435,7 +435,7 @@ class H1Connection:
         # TODO: #3 websockets reach PHP through their own front; until then
         # an upgrade is offered to the app only to be refused (403, or the
         # denial response the app sends).
-        await _WebsocketRefusal(self, exchange).run()
+        await WebsocketRefusal(self._app, exchange, self._write_final).run()
 
     # -- writing -------------------------------------------------------------
 
@@ -675,85 +675,3 @@ class _Exchange:
                     await connection._write_final(informational(103, links))
         else:
             raise ResponseError(f"unexpected ASGI message {kind!r} for an http scope")
-
-
-class _WebsocketRefusal:
-    """A websocket upgrade offered to the app and refused, whatever it says."""
-
-    def __init__(self, connection: H1Connection, exchange: _Exchange) -> None:
-        self._connection = connection
-        self._exchange = exchange
-        self._connected = False
-        self._answered = False
-
-    async def run(self) -> None:
-        exchange = self._exchange
-        scope = exchange.scope()
-        scope.update(
-            type="websocket",
-            scheme="ws",
-            subprotocols=_subprotocols(scope["headers"]),
-            extensions={"websocket.http.response": {}},
-        )
-        try:
-            await self._connection._app(scope, self.receive, self.send)
-        except _Gone:
-            return
-        except Exception:
-            logger.error(
-                "the ASGI app failed on a websocket upgrade to %s",
-                scope["path"],
-                exc_info=True,
-                extra={"reason": "app_failed"},
-            )
-            await self._deny(500, "Internal Server Error\n")
-            return
-        await self._deny(403, "The websocket upgrade was refused.\n")
-
-    async def receive(self) -> Message:
-        if not self._connected:
-            self._connected = True
-            return {"type": "websocket.connect"}
-        return {"type": "websocket.disconnect", "code": 1006}
-
-    async def send(self, message: Message) -> None:
-        if self._answered and not message["type"].startswith("websocket.http."):
-            return
-        kind = message["type"]
-        if kind == "websocket.close":
-            await self._deny(403, "The websocket upgrade was refused.\n")
-        elif kind == "websocket.accept":
-            logger.warning(
-                "the app accepted a websocket, but websockets are not served "
-                "yet; answering 501",
-                extra={"reason": "websocket"},
-            )
-            await self._deny(501, "Websockets are not served here yet.\n")
-        elif kind == "websocket.http.response.start":
-            self._answered = True
-            self._exchange.framer.start(
-                int(message["status"]), message.get("headers", ())
-            )
-        elif kind == "websocket.http.response.body":
-            framer = self._exchange.framer
-            more = bool(message.get("more_body", False))
-            data = framer.body(bytes(message.get("body", b"")), more=more)
-            if data:
-                await self._connection._write_final(data)
-
-    async def _deny(self, status: int, text: str) -> None:
-        if self._answered:
-            return
-        self._answered = True
-        if not self._exchange.framer.started:
-            await self._connection._write_final(simple_response(status, text))
-
-
-def _subprotocols(headers: list[tuple[bytes, bytes]]) -> list[str]:
-    return [
-        token.strip()
-        for name, value in headers
-        if name == b"sec-websocket-protocol"
-        for token in value.decode("latin-1").split(",")
-        if token.strip()
-    ]
