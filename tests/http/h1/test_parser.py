@@ -87,7 +87,7 @@ def test_parser_queues_pipelined_requests_in_order() -> None:
         (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "2 host"),
         (b"GET / HTTP/2.0\r\n\r\n", 505, "http/2.0"),
         (b"GET /\r\n\r\n", 505, "http/0.9"),
-        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "pri"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "http/2"),
         (b"\x16\x03\x01\x00\xa5", 400, "method"),
         (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", 417, "100-continue"),
     ],

@@ -160,19 +160,29 @@ def test_front_picks_the_lean_server_for_plain_http11(
 
 
 async def test_server_http_server_key_picks_what_serves(php_server: Any) -> None:
-    """An h2 preface tells them apart: hypercorn says 505, llhttp's parser 400."""
+    """103 Early Hints over HTTP/1.1 tell them apart: only the lean server
+    sends them."""
     from tests.servers import PHP
 
     answers = {}
     with trio.fail_after(TIMEOUT):
         for server_kind in ("auto", "hypercorn"):
             server = await php_server(
-                script=PHP / "echo.php", overrides=[f"http.server={server_kind}"]
+                script=PHP / "http_early_hints.php",
+                overrides=[f"http.server={server_kind}"],
             )
             host, _, port = server.http_address.rpartition(":")
             stream = await trio.open_tcp_stream(host, int(port))
             async with stream:
-                await stream.send_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                answers[server_kind] = await stream.receive_some(65536)
-    assert answers["auto"].startswith(b"HTTP/1.1 400 ")
-    assert answers["hypercorn"].startswith(b"HTTP/1.1 505 ")
+                await stream.send_all(
+                    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+                )
+                data = b""
+                while chunk := await stream.receive_some(65536):
+                    data += chunk
+            answers[server_kind] = data
+    assert answers["auto"].startswith(b"HTTP/1.1 103 Early Hints\r\nlink: ")
+    assert answers["hypercorn"].startswith(b"HTTP/1.1 200 ")
+    assert answers["auto"].endswith(b"final") and answers["hypercorn"].endswith(
+        b"final"
+    )

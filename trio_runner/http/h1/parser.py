@@ -14,7 +14,8 @@ and Transfer-Encoding, two Content-Length headers, a Transfer-Encoding that
 does not end in ``chunked``, a chunk size that is not hex or overflows,
 obsolete line folding, bare LF line ends. On top of llhttp this module
 refuses what it leaves to the server: a head over ``max_header_size``
-(431), an HTTP version other than 1.0 and 1.1 (505), an HTTP/1.1 request
+(431), an HTTP version other than 1.0 and 1.1 or the HTTP/2 preface
+(505), an HTTP/1.1 request
 without exactly one Host (400) and an ``Expect`` other than
 ``100-continue`` (417).
 
@@ -169,7 +170,12 @@ class RequestParser:
             self._pending = data[upgrade.args[0] :]
             return
         except httptools.HttpParserError as error:
-            if not self.failed:
+            if self.failed:
+                return
+            if self._url == b"*" and data.startswith(b"PRI * HTTP/2.0"):
+                # The h2c preface: answered as hypercorn does without h2c.
+                self._refuse(505, "HTTP/2 without TLS is not served here")
+            else:
                 self._refuse(400, _reason(error))
             return
         if self.in_head:
