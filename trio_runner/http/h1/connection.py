@@ -181,7 +181,6 @@ class H1Connection:
         self._resume = trio.lowlevel.ParkingLot()  # the reader waits here
         self._eof = False
         self.gone = False
-        self.busy = False
         self._closing = False
         # Deadlines are checked by watch_deadlines(), not by a scope per
         # wait: a CancelScope per request costs more than the parsing.
@@ -364,7 +363,6 @@ class H1Connection:
         keep_alive = head.keep_alive and not self._closing
         exchange = _Exchange(self, head, keep_alive)
         self._exchange = exchange
-        self.busy = True
         # A short request is never watched; one that runs a while is, from
         # the next tick of watch_deadlines on.
         self._waiting = _BUSY
@@ -391,7 +389,6 @@ class H1Connection:
                 )
             return False
         finally:
-            self.busy = False
             self._waiting = _NOTHING
             self.deadline = math.inf
             self._exchange = None
