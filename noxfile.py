@@ -38,3 +38,15 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, PHP tests included; arguments go to pytest."""
     install(session, "-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """trio_runner against nginx + php-fpm (bench/run.py); arguments go to it.
+
+    Not part of the default sessions: it installs nginx, php-fpm and wrk
+    when missing and takes minutes. ``nox -s bench -- --quick`` is a smoke
+    run.
+    """
+    install(session, "-e", ".[bench]")
+    session.run("python", "bench/run.py", *session.posargs)

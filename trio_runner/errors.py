@@ -29,6 +29,7 @@
     ├── RpcError                  an RPC call failed; the text is what the
     │   │                         caller sees (PHP code matches some texts)
     │   └── RpcUnreachable        no server answers at the RPC address
+    ├── LifespanFailed            an ASGI app failed its lifespan start-up
     └── InternalError             a broken invariant: a bug in trio_runner
 
 trio and OS errors are translated into this tree at one boundary each
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "FrameCorrupted",
     "InternalError",
+    "LifespanFailed",
     "LocalProtocolError",
     "NoFreeWorkers",
     "PoolClosed",
@@ -225,6 +227,10 @@ class RpcError(TrioRunnerError):
 
 class RpcUnreachable(RpcError):
     """The RPC client could not connect: nothing listens at the address."""
+
+
+class LifespanFailed(TrioRunnerError):
+    """An ASGI app answered ``lifespan.startup.failed``; the message is its own."""
 
 
 class InternalError(TrioRunnerError):

@@ -15,7 +15,6 @@ listener closes last, so workers can log through it until the end. Cancelling
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
 
@@ -29,8 +28,9 @@ from trio_runner.errors import (
     TrioRunnerError,
     WorkerStartError,
 )
-from trio_runner.http import HttpBridge, serve_http
+from trio_runner.http import HttpBridge
 from trio_runner.http.asgi import ASGIApp
+from trio_runner.http.front import plain_server, tls_server, uses_lean_server
 from trio_runner.http.middleware import build_app
 from trio_runner.http.tls import HttpsRedirect, server_context
 from trio_runner.metrics import MetricsService, RequestMetrics
@@ -211,7 +211,7 @@ class Server:
             logger.info(
                 "stopping: letting requests in flight finish (up to %g s)", grace
             )
-            # serve_http stops accepting at once and drains in-flight
+            # The servers stop accepting at once and drain in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
         self._warn_if_cut(grace)
@@ -259,32 +259,39 @@ class Server:
         # so files and preflights the middleware answers are logged too.
         bridge.access_logs = False
         self._bridges.append(bridge)
+        # The lean server adds Date itself where it is missing (PHP's own
+        # first); hypercorn's would add a second one, so there build_app does.
+        lean = uses_lean_server(http)
+        working_dir = self.config.working_dir
         try:
-            app = build_app(
-                bridge, http, working_dir=self.config.working_dir, date_header=True
+            app = build_app(bridge, http, working_dir=working_dir, date_header=True)
+            plain_app = (
+                build_app(bridge, http, working_dir=working_dir) if lean else app
             )
         except ConfigError as exc:
             return exc
         if self.metrics is not None:
-            app = RequestMetrics(app, self.metrics.http)
+            counted = RequestMetrics(app, self.metrics.http)
+            if plain_app is not app:
+                plain_app = RequestMetrics(plain_app, self.metrics.http)
+            else:
+                plain_app = counted
+            app = counted
         failure = await self._start_https(fronts, http, app)
         if failure is not None:
             return failure
         redirect = http.ssl is not None and http.ssl.redirect
         if redirect:
             assert self.https_address is not None
-            app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
+            plain_app = HttpsRedirect(int(self.https_address.rpartition(":")[2]))
         try:
             self.http_address = await fronts.start(
-                functools.partial(
-                    serve_http,
+                plain_server(
+                    http,
                     grace_period=self.config.endure.grace_period,
-                    # build_app adds it, PHP's own first; not to redirects
-                    date_header=redirect,
-                    h2c=http.http2.h2c,
-                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
+                    date_header=redirect or lean,
                 ),
-                app,
+                plain_app,
                 http.address,
             )
         except BindError as exc:
@@ -305,12 +312,8 @@ class Server:
             return None
         try:
             self.https_address = await fronts.start(
-                functools.partial(
-                    serve_http,
-                    grace_period=self.config.endure.grace_period,
-                    date_header=False,  # build_app adds it, PHP's own first
-                    tls=self._tls,
-                    h2_max_concurrent_streams=http.http2.max_concurrent_streams,
+                tls_server(
+                    http, self._tls, grace_period=self.config.endure.grace_period
                 ),
                 app,
                 http.ssl.address,

@@ -1,6 +1,7 @@
 """examples/dump end to end: what PHP receives, over HTTP/1.1 and h2c, per codec.
 
-One server per request codec serves the module, each with
+One server per request codec and HTTP/1.1 server (lean, or hypercorn,
+which also serves h2c) serves the module, each with
 ``max_request_size = 1``, one worker and its own uploads dir. With one
 worker, the dump's ``requests`` counter shows whether PHP was called at all.
 The inputs come from public bug reports (issue #3), each with the value PHP
@@ -47,7 +48,6 @@ pytestmark = [
 TIMEOUT = 10.0
 MB = 1024 * 1024
 CODECS = ("proto", "json")
-HTTP_VERSIONS = ("1.1", "2")
 
 
 @attrs.frozen
@@ -63,23 +63,36 @@ class Dump:
         return self.server.url
 
 
+# How HTTP/1.1 reaches the dump: hypercorn (the dump's h2c = true needs it)
+# or the lean server (h2c turned off); HTTP/2 is hypercorn's only.
+TARGETS = [
+    (codec, http, front)
+    for codec in CODECS
+    for http, front in (("1.1", "lean"), ("1.1", "hypercorn"), ("2", "hypercorn"))
+]
+
+
 @pytest.fixture(scope="module")
-def dumps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Dump]]:
-    started: dict[str, Dump] = {}
+def dumps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[tuple[str, str], Dump]]:
+    started: dict[tuple[str, str], Dump] = {}
     try:
         for codec in CODECS:
-            uploads = tmp_path_factory.mktemp(f"uploads-{codec}")
-            server = ServerProcess(
-                EXAMPLES / "dump" / "roadrunner.toml",
-                overrides=[
-                    f"http.codec={codec}",
-                    "http.max_request_size=1",
-                    f"http.uploads.dir={uploads}",
-                    "http.pool.num_workers=1",
-                ],
-                start_timeout=TIMEOUT,
-            )
-            started[codec] = Dump(server.start(), uploads)
+            for front in ("lean", "hypercorn"):
+                uploads = tmp_path_factory.mktemp(f"uploads-{codec}-{front}")
+                server = ServerProcess(
+                    EXAMPLES / "dump" / "roadrunner.toml",
+                    overrides=[
+                        f"http.codec={codec}",
+                        "http.max_request_size=1",
+                        f"http.uploads.dir={uploads}",
+                        "http.pool.num_workers=1",
+                        f"http.http2.h2c={'false' if front == 'lean' else 'true'}",
+                    ],
+                    start_timeout=TIMEOUT,
+                )
+                started[codec, front] = Dump(server.start(), uploads)
         yield started
     finally:
         for dump in started.values():
@@ -94,12 +107,14 @@ class Target:
 
 
 @pytest.fixture(
-    params=[(codec, http) for codec in CODECS for http in HTTP_VERSIONS],
-    ids=lambda param: f"{param[0]}-http{param[1]}",
+    params=TARGETS,
+    ids=lambda param: f"{param[0]}-http{param[1]}-{param[2]}",
 )
-def target(request: pytest.FixtureRequest, dumps: dict[str, Dump]) -> Target:
-    codec, http = request.param
-    return Target(dumps[codec], codec, http)
+def target(
+    request: pytest.FixtureRequest, dumps: dict[tuple[str, str], Dump]
+) -> Target:
+    codec, http, front = request.param
+    return Target(dumps[codec, front], codec, http)
 
 
 @pytest.fixture

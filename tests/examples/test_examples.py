@@ -1,7 +1,8 @@
 """The four example apps, end to end through ``python -m trio_runner serve``.
 
 Each app is served from its own ``roadrunner.toml`` with
-``-o http.address=127.0.0.1:0``; one server per app is started on first use
+``-o http.address=127.0.0.1:0``, once by the lean HTTP/1.1 server and once
+by hypercorn; one server per app and server kind is started on first use
 and shared by the module's tests.
 """
 
@@ -26,15 +27,18 @@ TIMEOUT = 10.0
 Serve = Callable[[str], ServerProcess]
 
 
-@pytest.fixture(scope="module")
-def example() -> Iterator[Serve]:
-    """``example("slim")`` is the running server of examples/slim."""
+@pytest.fixture(scope="module", params=["auto", "hypercorn"])
+def example(request: pytest.FixtureRequest) -> Iterator[Serve]:
+    """``example("slim")`` is the running server of examples/slim, on the
+    lean HTTP/1.1 server (``http.server = "auto"``) or on hypercorn."""
     servers: dict[str, ServerProcess] = {}
 
     def serve(app: str) -> ServerProcess:
         if app not in servers:
             server = ServerProcess(
-                EXAMPLES / app / "roadrunner.toml", start_timeout=TIMEOUT
+                EXAMPLES / app / "roadrunner.toml",
+                overrides=[f"http.server={request.param}"],
+                start_timeout=TIMEOUT,
             )
             servers[app] = server
             server.start()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import pytest
 import trio
@@ -32,7 +32,7 @@ from trio_runner.errors import (
     WorkerTimeout,
 )
 from trio_runner.http import ContextCodec, HttpBridge
-from trio_runner.http.asgi import Message, Scope
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, Message, Scope
 from trio_runner.http.proto import http_pb2
 from trio_runner.protocol import Payload
 
@@ -552,3 +552,48 @@ async def test_bridge_lets_the_pool_rerun_only_idempotent_methods(
     fake = FakeExchanger()
     await call(HttpBridge(fake), http_scope(method, "/"))
     assert fake.idempotent == [idempotent]
+
+
+async def test_bridge_uses_the_servers_disconnect_callback_instead_of_a_watcher() -> (
+    None
+):
+    callbacks: list[Callable[[], object]] = []
+    received = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal received
+        received += 1
+        if received > 1:
+            raise AssertionError("no watcher may call receive() after the body")
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def script(payload: Payload) -> AsyncGenerator[Payload, None]:
+        callbacks[0]()  # the server says the client left
+        await trio.sleep_forever()
+        yield Payload()  # pragma: no cover
+
+    fake = FakeExchanger(script)
+    scope = http_scope()
+    scope["extensions"] = {DISCONNECT_EXTENSION: {"subscribe": callbacks.append}}
+    reply = Reply()
+    with trio.fail_after(5):
+        await HttpBridge(fake)(scope, receive, reply.send)
+    assert reply.messages == []  # nothing is written for a client that left
+    assert fake.left_early and received == 1
+
+
+async def test_bridge_counts_requests_cut_by_cancellation() -> None:
+    entered = trio.Event()
+
+    async def stuck(payload: Payload) -> AsyncGenerator[Payload, None]:
+        entered.set()
+        await trio.sleep_forever()
+        yield Payload()  # pragma: no cover
+
+    bridge = HttpBridge(FakeExchanger(stuck))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call, bridge)
+            await entered.wait()
+            nursery.cancel_scope.cancel()
+    assert (bridge.cut, bridge.in_flight) == (1, 0)

@@ -30,10 +30,18 @@ COOKIES = [
 ]
 
 
-async def start(php_server: Any, script: str, *overrides: str) -> Any:
+async def start(
+    php_server: Any, script: str, *overrides: str, front: str = "hypercorn"
+) -> Any:
+    """Serve ``script``: on hypercorn with h2c, or HTTP/1.1 on the lean server."""
+    h2c = "false" if front == "lean" else "true"
     return await php_server(
-        script=PHP / script, overrides=["http.http2.h2c=true", *overrides]
+        script=PHP / script, overrides=[f"http.http2.h2c={h2c}", *overrides]
     )
+
+
+# The HTTP/1.1 tests run on both servers.
+fronts = pytest.mark.parametrize("front", ["lean", "hypercorn"])
 
 
 class H11Client:
@@ -74,10 +82,13 @@ async def open_h11(url: str) -> H11Client:
     return H11Client(await trio.open_tcp_stream(host, int(port)))
 
 
-async def test_php_cookies_stay_separate_lines_over_http11(php_server: Any) -> None:
+@fronts
+async def test_php_cookies_stay_separate_lines_over_http11(
+    php_server: Any, front: str
+) -> None:
     # Bug input 7.
     with trio.fail_after(TIMEOUT):
-        server = await start(php_server, "http_cookies.php")
+        server = await start(php_server, "http_cookies.php", front=front)
         client = await open_h11(server.http_url)
         async with client.stream:
             response, body = await client.exchange("GET", "/")
@@ -156,9 +167,10 @@ async def test_php_trailer_comes_after_the_body_over_http2(
         assert answer.header(b"x-checksum") == [b"sha1=0123abcd"]
 
 
-async def test_php_trailer_is_a_header_over_http11(php_server: Any) -> None:
+@fronts
+async def test_php_trailer_is_a_header_over_http11(php_server: Any, front: str) -> None:
     with trio.fail_after(TIMEOUT):
-        server = await start(php_server, "http_trailer.php")
+        server = await start(php_server, "http_trailer.php", front=front)
         async with httpx.AsyncClient() as client:
             response = await client.get(
                 f"{server.http_url}/", headers={"TE": "trailers"}
@@ -177,13 +189,17 @@ async def stopped(caplog: pytest.LogCaptureFixture) -> str:
         await trio.sleep(0.01)
 
 
-@pytest.mark.parametrize("http", ["1.1", "2"])
+@pytest.mark.parametrize(
+    ("http", "front"), [("1.1", "lean"), ("1.1", "hypercorn"), ("2", "hypercorn")]
+)
 async def test_php_stream_stopped_by_a_leaving_client_keeps_the_worker(
-    php_server: Any, caplog: pytest.LogCaptureFixture, http: str
+    php_server: Any, caplog: pytest.LogCaptureFixture, http: str, front: str
 ) -> None:
     caplog.set_level(logging.INFO, "trio_runner.worker")
     with trio.fail_after(TIMEOUT):
-        server = await start(php_server, "http_stream.php", "http.pool.num_workers=1")
+        server = await start(
+            php_server, "http_stream.php", "http.pool.num_workers=1", front=front
+        )
         if http == "1.1":
             client = await open_h11(server.http_url)
             async with client.stream:

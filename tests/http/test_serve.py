@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -15,10 +15,20 @@ from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import BindError, ConfigError, WorkerCrashed
 from trio_runner.http import HttpBridge, parse_address, serve_http
+from trio_runner.http.h1 import serve_h1
 from trio_runner.http.proto import http_pb2
 from trio_runner.protocol import Payload
 
 MB = 1024 * 1024
+
+Serve = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture(params=[serve_h1, serve_http], ids=["lean", "hypercorn"])
+def serve(request: pytest.FixtureRequest) -> Serve:
+    """Each HTTP/1.1 test runs on the lean server and on hypercorn."""
+    server: Serve = request.param
+    return server
 
 
 class OneShot(httpx.AsyncByteStream):
@@ -65,14 +75,14 @@ def ipv6_available() -> bool:
     ],
 )
 async def test_serve_http_serves_the_bridge_until_cancelled(
-    host: str, prefix: str
+    serve: Serve, host: str, prefix: str
 ) -> None:
     fake = FakeExchanger(replying(chunk(200, b"hello", Content_Type=[b"text/plain"])))
     bridge = HttpBridge(fake, max_request_size=1)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(
-                partial(serve_http, bridge, f"{host}:0", grace_period=1)
+                partial(serve, bridge, f"{host}:0", grace_period=1)
             )
             assert bound.startswith(prefix)
             port = int(bound.rpartition(":")[2])
@@ -100,7 +110,9 @@ async def test_serve_http_serves_the_bridge_until_cancelled(
             await probe.connect((host.strip("[]"), port))
 
 
-async def test_serve_http_lets_requests_in_flight_finish_on_cancel() -> None:
+async def test_serve_http_lets_requests_in_flight_finish_on_cancel(
+    serve: Serve,
+) -> None:
     entered = trio.Event()
     release = trio.Event()
 
@@ -114,13 +126,13 @@ async def test_serve_http_lets_requests_in_flight_finish_on_cancel() -> None:
         async with trio.open_nursery() as nursery:
             serving = trio.CancelScope()
 
-            async def serve(task_status: trio.TaskStatus[str]) -> None:
+            async def run(task_status: trio.TaskStatus[str]) -> None:
                 with serving:
-                    await serve_http(
+                    await serve(
                         bridge, "127.0.0.1:0", grace_period=5, task_status=task_status
                     )
 
-            bound = await nursery.start(serve)
+            bound = await nursery.start(run)
             async with httpx.AsyncClient(base_url=f"http://{bound}") as client:
                 result: list[httpx.Response] = []
                 answered = trio.Event()
@@ -141,7 +153,9 @@ async def test_serve_http_lets_requests_in_flight_finish_on_cancel() -> None:
             assert result[0].text == "finished"
 
 
-async def test_serve_http_cancels_requests_still_running_after_grace() -> None:
+async def test_serve_http_cancels_requests_still_running_after_grace(
+    serve: Serve,
+) -> None:
     entered = trio.Event()
 
     async def stuck(payload: Payload) -> AsyncGenerator[Payload, None]:
@@ -154,16 +168,16 @@ async def test_serve_http_cancels_requests_still_running_after_grace() -> None:
         async with trio.open_nursery() as nursery:
             serving = trio.CancelScope()
 
-            async def serve(task_status: trio.TaskStatus[str]) -> None:
+            async def run(task_status: trio.TaskStatus[str]) -> None:
                 with serving:
-                    await serve_http(
+                    await serve(
                         HttpBridge(fake),
                         "127.0.0.1:0",
                         grace_period=0.2,
                         task_status=task_status,
                     )
 
-            bound = await nursery.start(serve)
+            bound = await nursery.start(run)
             async with httpx.AsyncClient(base_url=f"http://{bound}") as client:
                 failed = trio.Event()
 
@@ -180,9 +194,11 @@ async def test_serve_http_cancels_requests_still_running_after_grace() -> None:
 
 
 @asynccontextmanager
-async def serving(bridge: HttpBridge, **options: Any) -> AsyncIterator[str]:
+async def serving(
+    bridge: HttpBridge, *, serve: Serve = serve_http, **options: Any
+) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
-        yield await nursery.start(partial(serve_http, bridge, "127.0.0.1:0", **options))
+        yield await nursery.start(partial(serve, bridge, "127.0.0.1:0", **options))
         nursery.cancel_scope.cancel()
 
 
@@ -203,12 +219,12 @@ async def test_serve_http_speaks_h2c_with_prior_knowledge() -> None:
     assert "Host" not in context.header
 
 
-async def test_serve_http_truncates_a_stream_that_fails_midway() -> None:
+async def test_serve_http_truncates_a_stream_that_fails_midway(serve: Serve) -> None:
     error = WorkerCrashed("worker died", pid=5)
     fake = FakeExchanger(failing(error, chunk(200, b"partial")))
     with trio.fail_after(10):
         async with (
-            serving(HttpBridge(fake)) as bound,
+            serving(HttpBridge(fake), serve=serve) as bound,
             httpx.AsyncClient() as client,
         ):
             with pytest.raises(httpx.RemoteProtocolError):
@@ -247,13 +263,15 @@ async def test_serve_http_refuses_unknown_options(option: str) -> None:
         await serve_http(HttpBridge(FakeExchanger()), "127.0.0.1:0", **options)
 
 
-async def test_serve_http_reports_an_address_in_use_as_bind_error() -> None:
+async def test_serve_http_reports_an_address_in_use_as_bind_error(
+    serve: Serve,
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with trio.fail_after(5), pytest.raises(BindError, match=f":{port}: Address"):
-            await serve_http(HttpBridge(FakeExchanger()), f"127.0.0.1:{port}")
+            await serve(HttpBridge(FakeExchanger()), f"127.0.0.1:{port}")
 
 
 async def read_until_closed(address: str, request: bytes) -> bytes:
@@ -277,13 +295,13 @@ async def read_until_closed(address: str, request: bytes) -> bytes:
     ids=["connection-close", "http-1.0"],
 )
 async def test_serve_http_closes_connections_the_client_asked_to_close(
-    request_bytes: bytes,
+    serve: Serve, request_bytes: bytes
 ) -> None:
     # The client's disconnect lands while the bridge is still inside
     # hypercorn's send; cancelling there used to leave the socket open.
     fake = FakeExchanger(replying(chunk(200, b"bye")))
     with trio.fail_after(5):
-        async with serving(HttpBridge(fake)) as bound:
+        async with serving(HttpBridge(fake), serve=serve) as bound:
             for _ in range(20):
                 data = await read_until_closed(bound, request_bytes)
                 assert data.startswith(b"HTTP/1.1 200")
@@ -292,13 +310,13 @@ async def test_serve_http_closes_connections_the_client_asked_to_close(
 
 @pytest.mark.parametrize(("bridge_date", "server_date"), [(False, True), (True, False)])
 async def test_serve_http_sends_one_date_header(
-    bridge_date: bool, server_date: bool
+    serve: Serve, bridge_date: bool, server_date: bool
 ) -> None:
     bridge = HttpBridge(FakeExchanger(), date_header=bridge_date)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(
-                partial(serve_http, bridge, "127.0.0.1:0", date_header=server_date)
+                partial(serve, bridge, "127.0.0.1:0", date_header=server_date)
             )
             data = await read_until_closed(
                 bound, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

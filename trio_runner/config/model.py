@@ -281,13 +281,20 @@ MIDDLEWARE = frozenset({"headers", "gzip", "static"})
 class HttpConfig:
     """``[http]``: the HTTP front. Its presence in the file turns it on.
 
-    ``idle_timeout`` bounds each wait for the next piece of a request body
-    (then 408); it is not in RoadRunner.
+    ``server`` picks what serves plain HTTP on ``address``: ``"auto"`` is
+    the lean HTTP/1.1 server, unless ``http2.h2c`` needs hypercorn there;
+    ``"hypercorn"`` uses hypercorn everywhere. TLS is always hypercorn's.
+    ``max_header_size`` (bytes) and ``idle_timeout`` apply to both servers,
+    ``read_header_timeout`` to the lean one only. ``idle_timeout`` also
+    bounds each wait for the next piece of a request body (then 408).
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"fcgi", "http3", "cache"})
 
     address: str = setting(Address(), "127.0.0.1:8080")
+    server: str = setting(Choice(("auto", "hypercorn")), "auto")
+    max_header_size: int = setting(Integer(1024, note="bytes"), 64 * 1024)
+    read_header_timeout: float = setting(Duration(zero_means=30.0), 30.0)
     idle_timeout: float = setting(Duration(zero_means=60.0), 60.0)
     codec: str = setting(Choice(("proto", "json")), "proto")
     max_request_size: int = setting(Integer(0, note="MB, 0 = no limit"), 1000)

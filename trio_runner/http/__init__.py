@@ -1,7 +1,8 @@
 """The HTTP front: an ASGI app that runs each request on a PHP worker.
 
-``HttpBridge`` is the app; ``serve_http`` serves it (or any ASGI app) with
-hypercorn's trio worker. ``RequestContext`` and ``decode_response_context``
+``HttpBridge`` is the app; ``serve_h1`` serves it (or any ASGI app) over
+plain HTTP/1.1 with the lean server, ``serve_http`` with hypercorn's trio
+worker (TLS, HTTP/2). ``RequestContext`` and ``decode_response_context``
 are the request and response mappings of PROTOCOL.md section 4, without I/O;
 ``UploadOptions`` says where the bridge puts uploaded files.
 """
@@ -9,6 +10,7 @@ are the request and response mappings of PROTOCOL.md section 4, without I/O;
 from __future__ import annotations
 
 from trio_runner.http.bridge import Exchanger, HttpBridge, HttpOptions
+from trio_runner.http.h1 import H1Limits, serve_h1
 from trio_runner.http.request import (
     ContextCodec,
     RequestContext,
@@ -28,6 +30,7 @@ from trio_runner.http.uploads import UploadOptions
 __all__ = [
     "ContextCodec",
     "Exchanger",
+    "H1Limits",
     "HttpBridge",
     "HttpOptions",
     "RequestContext",
@@ -40,5 +43,6 @@ __all__ = [
     "parse_address",
     "parse_cookies",
     "response_headers",
+    "serve_h1",
     "serve_http",
 ]

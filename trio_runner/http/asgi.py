@@ -4,14 +4,20 @@ The bridge must run under hypercorn, under the project's own HTTP/1.1
 server and inside a Python program's ASGI stack, so it depends on no
 server's own type definitions: scopes and messages are plain mappings, as
 the ASGI specification defines them.
+
+One extension of our own: a server that puts ``DISCONNECT_EXTENSION`` in a
+scope's ``extensions`` offers ``{"subscribe": subscribe}``, and
+``subscribe(callback)`` has ``callback()`` called once, as soon as the
+client is gone (at once if it already is). An app can then react to a
+client leaving without a task blocked in ``receive()``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]
+__all__ = ["DISCONNECT_EXTENSION", "ASGIApp", "Message", "Receive", "Scope", "Send"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,3 +30,6 @@ class ASGIApp(Protocol):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one connection scope."""
+
+
+DISCONNECT_EXTENSION: Final = "trio_runner.disconnect"

@@ -203,7 +203,10 @@ async def read_request_body(
             content_type = bytes(value)
 
     chunks = _Chunks(receive, limit)
-    kind, boundary = form_kind(content_type) if not raw_body else (None, b"")
+    if content_type and not raw_body:
+        kind, boundary = form_kind(content_type)
+    else:
+        kind, boundary = None, b""
     if kind is FormKind.MULTIPART:
         try:
             fields, uploads = await _read_multipart(chunks, boundary, files)

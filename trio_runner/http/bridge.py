@@ -13,8 +13,11 @@ one (PROTOCOL.md 4.7) several, each carrying the whole context again. The
 status and headers come from the first chunk whose status is not 1xx, and
 every chunk body is sent as soon as it arrives (``writer.ResponseWriter``
 decides what goes on the wire). While PHP works, a task
-watches ``receive()``: when the client goes away the exchange is cancelled,
-and leaving ``stream()`` early is how the pool learns to stop the worker.
+watches ``receive()`` (or, where the server offers the
+``trio_runner.disconnect`` extension, as the lean HTTP/1.1 server does, the
+server calls back, and no task is needed): when the client goes away the
+exchange is cancelled, and leaving ``stream()`` early is how the pool
+learns to stop the worker.
 
 A failure before the response has started becomes a short text response
 (``response.error_response``). After it has started the status is already
@@ -25,11 +28,9 @@ the client sees a truncated response, never one that looks complete.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -48,7 +49,7 @@ from trio_runner.errors import (
     WorkerTimeout,
 )
 from trio_runner.http.access import log_access
-from trio_runner.http.asgi import Receive, Scope, Send
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, Receive, Scope, Send
 from trio_runner.http.body import (
     BodyRefused,
     BodyStalled,
@@ -81,7 +82,9 @@ class ResponseChunks(Protocol):
     """The chunks of one response, as ``Exchanger.stream`` yields them.
 
     ``finished`` turns true as the last chunk is returned, so a response
-    that fits in one chunk can be sent whole, with a Content-Length.
+    that fits in one chunk can be sent whole, with a Content-Length. It
+    may turn true earlier, once the last frame has been read: the chunks
+    left are then returned without waiting on the worker.
     """
 
     @property
@@ -244,7 +247,9 @@ class HttpBridge:
     debug: bool = attrs.field(default=False, kw_only=True)
     access_logs: bool = attrs.field(default=False, kw_only=True)
     date_header: bool = attrs.field(default=False, kw_only=True)
-    in_flight: int = attrs.field(default=0, init=False)
+    # Counted per request: no validator runs on it (attrs would, for every
+    # assignment, on a class with validators).
+    in_flight: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
     cut: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
 
     @classmethod
@@ -327,6 +332,12 @@ class HttpBridge:
             )
             payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
             client = _Client()
+            extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+            if extension is not None:
+                # The server says when the client leaves: no watcher task.
+                extension["subscribe"](client.leave)
+                await self._exchange(payload, scope, send, client)
+                return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(client.watch, receive)
                 await self._exchange(payload, scope, send, client)
@@ -368,23 +379,22 @@ class HttpBridge:
         writer = ResponseWriter.for_request(
             send, scope, debug=self.debug, date_header=self.date_header
         )
+        stream = self.exchanger.stream(
+            payload, idempotent=scope["method"] in _IDEMPOTENT
+        )
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                with client.cancellable():
-                    chunks = await stack.enter_async_context(
-                        self.exchanger.stream(
-                            payload, idempotent=scope["method"] in _IDEMPOTENT
-                        )
-                    )
-                while not client.gone:
-                    chunk = None
-                    with client.cancellable():
-                        chunk = await anext(chunks, None)
-                    if chunk is None:
-                        break  # the last chunk was sent, or the client left
-                    await writer.write(chunk, last=chunks.finished)
-                    if writer.complete:
-                        break  # the rest is not wanted; the pool stops it
+            # async with, written out: only entering may be cancelled.
+            chunks = None
+            with client.cancellable():
+                chunks = await stream.__aenter__()
+            if chunks is not None:
+                try:
+                    await self._relay(chunks, writer, client)
+                except BaseException as exc:
+                    if not await stream.__aexit__(type(exc), exc, exc.__traceback__):
+                        raise
+                else:
+                    await stream.__aexit__(None, None, None)
         except TrioRunnerError as error:
             _log_failure(error, scope)
             # Once started, the body is left unended on purpose: the server
@@ -400,6 +410,25 @@ class HttpBridge:
         if not client.gone:
             await writer.finish()
 
+    @staticmethod
+    async def _relay(
+        chunks: ResponseChunks, writer: ResponseWriter, client: _Client
+    ) -> None:
+        """Write the chunks as they come, until the last or the client leaves."""
+        while not client.gone:
+            chunk = None
+            if chunks.finished:
+                # The last frame is read: nothing left to wait for.
+                chunk = await anext(chunks, None)
+            else:
+                with client.cancellable():
+                    chunk = await anext(chunks, None)
+            if chunk is None:
+                break  # the last chunk was sent, or the client left
+            await writer.write(chunk, last=chunks.finished)
+            if writer.complete:
+                break  # the rest is not wanted; the pool stops it
+
 
 class _Client:
     """Watches for the client going away while PHP works on its request.
@@ -413,22 +442,26 @@ class _Client:
         self.gone = False
         self._scope: trio.CancelScope | None = None
 
-    @contextlib.contextmanager
-    def cancellable(self) -> Iterator[None]:
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            if self.gone:
-                scope.cancel()
-            try:
-                yield
-            finally:
-                self._scope = None
+    def cancellable(self) -> trio.CancelScope:
+        """A scope to wait on the pool in; cancelled once the client leaves.
+
+        ``leave`` may cancel it after the block ended, which does nothing.
+        """
+        scope = trio.CancelScope()
+        if self.gone:
+            scope.cancel()
+        self._scope = scope
+        return scope
 
     async def watch(self, receive: Receive) -> None:
         # The body is read (or ignored, for HEAD and OPTIONS), so what is
         # left to receive is the disconnect, if it comes at all.
         while (await receive())["type"] != "http.disconnect":
             pass
+        self.leave()
+
+    def leave(self) -> None:
+        """The client is gone: cancel the wait on the pool, if there is one."""
         self.gone = True
         if self._scope is not None:
             logger.debug("the client went away; cancelling its request")

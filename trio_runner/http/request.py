@@ -74,6 +74,8 @@ _TOKEN_TEXT = frozenset(chr(byte) for byte in _TOKEN)
 # Headers Go takes out of the request's header map (PROTOCOL.md 4.2).
 _DROPPED_HEADERS = frozenset({"Host", "Transfer-Encoding"})
 
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2.0", "3": "HTTP/3.0"}
+
 # Bytes Go allows in a cookie value: printable ASCII except " ; and \.
 _COOKIE_VALUE = frozenset(range(0x20, 0x7F)) - frozenset(b'";\\')
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -96,6 +98,12 @@ def canonical_header_name(name: str) -> str:
     if not _TOKEN_TEXT.issuperset(name):
         return name
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+@functools.lru_cache(maxsize=512)
+def _canonical_bytes(raw: bytes) -> str:
+    """``canonical_header_name`` of a raw (ASGI) header name."""
+    return canonical_header_name(raw.decode("latin-1"))
 
 
 def parse_cookies(lines: Iterable[bytes]) -> dict[str, bytes]:
@@ -186,31 +194,40 @@ class RequestContext:
     ) -> RequestContext:
         """Build the context of an ASGI ``http`` scope and its read body."""
         version = str(scope.get("http_version", "1.1"))
-        if "." not in version:
-            version += ".0"  # ASGI says "2", Go says "HTTP/2.0"
+        protocol = _PROTOCOLS.get(version)
+        if protocol is None:  # ASGI says "2", Go says "HTTP/2.0"
+            protocol = f"HTTP/{version}" if "." in version else f"HTTP/{version}.0"
 
         grouped: dict[str, list[bytes]] = {}
         host = b""
         for raw_name, value in scope.get("headers", ()):
-            name = canonical_header_name(bytes(raw_name).decode("latin-1"))
-            if name == "Host" and not host:
-                host = bytes(value)
-            if name not in _DROPPED_HEADERS:
-                grouped.setdefault(name, []).append(bytes(value))
+            name = _canonical_bytes(bytes(raw_name))
+            if name in _DROPPED_HEADERS:
+                if name == "Host" and not host:
+                    host = bytes(value)
+                continue
+            values = grouped.get(name)
+            if values is None:
+                grouped[name] = [bytes(value)]
+            else:
+                values.append(bytes(value))
 
-        cookie_lines = grouped.get("Cookie", [])
-        if len(cookie_lines) > 1 and not version.startswith("1."):
-            grouped["Cookie"] = [b"; ".join(cookie_lines)]
+        cookies: tuple[tuple[str, bytes], ...] = ()
+        cookie_lines = grouped.get("Cookie")
+        if cookie_lines:
+            if len(cookie_lines) > 1 and not version.startswith("1."):
+                grouped["Cookie"] = [b"; ".join(cookie_lines)]
+            cookies = tuple(parse_cookies(cookie_lines).items())
 
         query = bytes(scope.get("query_string", b""))
         return cls(
             remote_addr=_remote_addr(scope),
-            protocol=f"HTTP/{version}",
+            protocol=protocol,
             method=str(scope["method"]),
             uri=_uri(scope, _text(host.strip()), query),
-            headers=tuple((name, tuple(values)) for name, values in grouped.items()),
-            cookies=tuple(parse_cookies(cookie_lines).items()),
-            raw_query=_strip_crlf(_text(query)),
+            headers=tuple([(name, tuple(values)) for name, values in grouped.items()]),
+            cookies=cookies,
+            raw_query=_strip_crlf(_text(query)) if query else "",
             parsed=parsed,
             uploads=uploads,
         )

@@ -19,6 +19,7 @@ sees; the bridge logs, this module only decides. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import http
 import json
 import re
@@ -119,7 +120,9 @@ def decode_response_context(context: bytes) -> ResponseHead:
         raise RemoteProtocolError(
             f"the response context is not a valid http.v1.Response: {exc}"
         ) from exc
-    headers = tuple((name, tuple(v.value)) for name, v in message.headers.items())
+    # Keys, then lookups: protobuf's map .items() is a slow Python view.
+    table = message.headers
+    headers = tuple([(name, tuple(table[name].value)) for name in table])
     return ResponseHead(message.status, headers)
 
 
@@ -171,20 +174,28 @@ def response_headers(
     lines: list[tuple[bytes, bytes]] = []
     dropped: list[str] = []
     for name, values in head.headers:
-        raw_name = name.encode("utf-8", "replace").lower()
-        if _TOKEN.fullmatch(raw_name) is None:
+        raw_name = _header_name(name)
+        if raw_name is None:
             dropped.append(f"header name {name!r} is not a valid token")
             continue
         if raw_name in forbidden:
             dropped.append(f"header {name!r} is set by the server, not by PHP")
             continue
         for value in values:
-            value = value.replace(b"\r", b" ").replace(b"\n", b" ")
+            if b"\r" in value or b"\n" in value:
+                value = value.replace(b"\r", b" ").replace(b"\n", b" ")
             if _FIELD_VALUE.fullmatch(value) is None:
                 dropped.append(f"header {name!r} has control bytes: {value[:60]!r}")
                 continue
             lines.append((raw_name, value))
     return lines, dropped
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(name: str) -> bytes | None:
+    """The ASGI (lower-case) form of a header name PHP sent; None if invalid."""
+    raw_name = name.encode("utf-8", "replace").lower()
+    return raw_name if _TOKEN.fullmatch(raw_name) is not None else None
 
 
 def split_trailers(head: ResponseHead) -> tuple[ResponseHead, ResponseHead]:

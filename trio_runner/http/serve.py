@@ -26,8 +26,6 @@ bounds the shield.
 from __future__ import annotations
 
 import logging
-import re
-import socket
 import ssl
 import sys
 from functools import partial
@@ -40,9 +38,10 @@ from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ASGIFramework, ConnectionState
 
-from trio_runner.errors import BindError, ConfigError
+from trio_runner.errors import ConfigError
 from trio_runner.http.asgi import ASGIApp
 from trio_runner.http.connection import Connection
+from trio_runner.http.listen import format_address, listen, parse_address
 
 __all__ = ["parse_address", "serve_http"]
 
@@ -57,30 +56,10 @@ hypercorn_logger.setLevel(logging.WARNING)
 # shield around the server is lifted.
 _SHUTDOWN_MARGIN = 5.0
 
-_ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)")
-
 # Set by serve_http itself; an option may not override them.
 _RESERVED_OPTIONS = frozenset(
     {"bind", "insecure_bind", "quic_bind", "graceful_timeout", "include_date_header"}
 )
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """Split ``host:port`` or ``[ipv6]:port``; an empty host means 0.0.0.0.
-
-    Raises:
-        ConfigError: the address is not of that form or the port is not
-            between 0 and 65535.
-    """
-    match = _ADDRESS.fullmatch(address.strip())
-    port = int(match["port"]) if match else -1
-    if match is None or port > 65535:
-        raise ConfigError(
-            "http address must be host:port or [ipv6]:port with a port from "
-            f"0 to 65535 (0 picks a free port), got {address!r}"
-        )
-    host = match["ipv6"] or match["host"] or "0.0.0.0"
-    return host, port
 
 
 async def serve_http(
@@ -124,7 +103,7 @@ async def serve_http(
     flight get ``grace_period`` seconds, then the app's lifespan shutdown
     runs, and ``Cancelled`` propagates.
     """
-    host, port = parse_address(address)
+    parse_address(address)  # a malformed address fails before anything else
     config = Config()
     config.graceful_timeout = grace_period
     config.keep_alive_max_requests = sys.maxsize
@@ -146,13 +125,8 @@ async def serve_http(
     # Bind here rather than in hypercorn: a failure is then one plain error
     # (hypercorn would raise it inside nested exception groups and leak the
     # socket).
-    sock = _listen(host, port, address)
-    bound_host, bound_port = sock.getsockname()[:2]
-    bound = (
-        f"[{bound_host}]:{bound_port}"
-        if ":" in bound_host
-        else f"{bound_host}:{bound_port}"
-    )
+    sock = listen(address)
+    bound = format_address(sock)
     listener: trio.SocketListener | trio.SSLListener[trio.SocketStream]
     listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
     if tls is not None:
@@ -224,15 +198,3 @@ async def _serve_connections(
                 connections.cancel_scope.deadline = deadline
             await lifespan.wait_for_shutdown()
             lifespan_nursery.cancel_scope.cancel()
-
-
-def _listen(host: str, port: int, address: str) -> socket.socket:
-    """A listening TCP socket on ``host:port``, as hypercorn would make it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family, backlog=100)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise BindError(f"cannot listen on {address}: {reason}") from exc
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock

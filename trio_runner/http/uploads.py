@@ -26,8 +26,8 @@ import logging
 import os
 import pwd
 import tempfile
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -355,19 +355,32 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-@asynccontextmanager
-async def open_temp_files(options: UploadOptions) -> AsyncIterator[TempFiles]:
+def open_temp_files(options: UploadOptions) -> AbstractAsyncContextManager[TempFiles]:
     """A request's temp file store; every file in it is closed and deleted
     on exit.
 
     The deletion runs however the block ends, shielded from cancellation;
     past ``_DELETE_TIMEOUT`` it goes on in its thread while the block ends.
     """
-    store = TempFiles(options)
-    try:
-        yield store
-    finally:
+    return _TempFilesBlock(TempFiles(options))
+
+
+class _TempFilesBlock:
+    # A class rather than a generator: every HTTP request enters one, and
+    # most never make a file.
+    __slots__ = ("_store",)
+
+    def __init__(self, store: TempFiles) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> TempFiles:
+        return self._store
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        store = self._store
         store.close_all()
+        if not store.paths:
+            return
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + _DELETE_TIMEOUT
             await store.delete(store.paths)

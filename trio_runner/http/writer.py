@@ -5,9 +5,10 @@
 
 - 1xx chunks come before the response. A 103 is passed on through ASGI's
   ``http.response.early_hint`` with its own ``Link`` headers only, as
-  RoadRunner v6 does; the extension carries nothing else, and over
-  HTTP/1.1 hypercorn offers no way to send one, so there the 103 is
-  dropped (browsers act on early hints over HTTP/2 only). A 101 is logged
+  RoadRunner v6 does; the extension carries nothing else. The lean
+  HTTP/1.1 server offers it too; over HTTP/1.1 hypercorn does not, so
+  there the 103 is dropped (browsers act on early hints over HTTP/2
+  only). A 101 is logged
   and ignored, other 1xx are dropped, and so is any body sent with a 1xx.
 - The first other chunk starts the response: a status outside 100-599 is
   answered with 500 instead. Each later chunk's body is sent as it comes;
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 Lines = list[tuple[bytes, bytes]]
 
 _BODYLESS_STATUSES = frozenset({204, 304})
+_NO_TRAILERS = ResponseHead()
 
 
 @attrs.define(eq=False)
@@ -82,7 +84,7 @@ class ResponseWriter:
     ) -> ResponseWriter:
         """A writer for the request in ``scope``, using what its server offers."""
         extensions = scope.get("extensions") or {}
-        accepts_trailers = any(
+        trailers = "http.response.trailers" in extensions and any(
             bytes(name).lower() == b"te" and b"trailers" in bytes(value).lower()
             for name, value in scope.get("headers", ())
         )
@@ -93,7 +95,7 @@ class ResponseWriter:
             debug,
             date_header,
             early_hints="http.response.early_hint" in extensions,
-            trailers="http.response.trailers" in extensions and accepts_trailers,
+            trailers=trailers,
             push="http.response.push" in extensions,
             path=str(scope.get("path", "")),
         )
@@ -200,14 +202,16 @@ class ResponseWriter:
         is one chunk).
         """
         self._bodyless = self.method == "HEAD" or head.status in _BODYLESS_STATUSES
-        head, trailers = split_trailers(head)
+        trailers = _NO_TRAILERS
+        if any(name.lower() == "trailer" for name, _ in head.headers):
+            head, trailers = split_trailers(head)
         if trailers.headers and (self._bodyless or not self.trailers):
             # Sent as headers: the client gets the values, only earlier.
             head = ResponseHead(head.status, head.headers + trailers.headers)
             trailers = ResponseHead(head.status)
         lines, dropped = response_headers(head, http_version=self.http_version)
-        lines = self._content_length(lines, head.status, length)
-        if self.date_header and not any(name == b"date" for name, _ in lines):
+        lines, has_date = self._content_length(lines, head.status, length)
+        if self.date_header and not has_date:
             lines.append((b"date", http_date()))  # as Go: PHP's own Date wins
         message = {"type": "http.response.start", "status": head.status}
         if trailers.headers:
@@ -228,24 +232,35 @@ class ResponseWriter:
         await self.send({**message, "headers": lines})
         self.started = True
 
-    def _content_length(self, lines: Lines, status: int, length: int | None) -> Lines:
-        """Make the Content-Length lines right for this response.
+    def _content_length(
+        self, lines: Lines, status: int, length: int | None
+    ) -> tuple[Lines, bool]:
+        """Make the Content-Length lines right for this response; and
+        whether the lines have a Date.
 
         A HEAD answer announces the body PHP wrote for it, and nothing when
         it wrote none: a framework that drops the body of a HEAD response
         must not make it look empty. A 304 keeps PHP's value, which
         describes the representation it stands for.
         """
-        declared = [value for name, value in lines if name == b"content-length"]
-        others = [line for line in lines if line[0] != b"content-length"]
+        declared = []
+        others = []
+        has_date = False
+        for line in lines:
+            name = line[0]
+            if name == b"content-length":
+                declared.append(line[1])
+            else:
+                has_date = has_date or name == b"date"
+                others.append(line)
         if status == 204:
-            return others  # RFC 9110 8.6: never in a 204
+            return others, has_date  # RFC 9110 8.6: never in a 204
         if length is None or status == 304:
-            return lines
+            return lines, has_date
         if self.method == "HEAD":
             if declared or length == 0:
-                return lines
-            return [*lines, (b"content-length", b"%d" % length)]
+                return lines, has_date
+            return [*lines, (b"content-length", b"%d" % length)], has_date
         actual = b"%d" % length
         if declared and declared != [actual]:
             self._warn(
@@ -256,8 +271,8 @@ class ResponseWriter:
                 reason="bad_content_length",
             )
         elif declared:
-            return lines
-        return [*others, (b"content-length", actual)]
+            return lines, has_date
+        return [*others, (b"content-length", actual)], has_date
 
     async def _push(self, head: ResponseHead) -> None:
         for value in head.values("http2-push"):

@@ -41,10 +41,8 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import math
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import attrs
 import trio
@@ -268,10 +266,9 @@ class Pool:
             return first
         return attrs.evolve(first, body=b"".join(bodies))
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self, payload: Payload, *, idempotent: bool = False
-    ) -> AsyncIterator[ResponseChunks]:
+    ) -> AbstractAsyncContextManager[ResponseChunks]:
         """Run one request; iterate over its response chunks.
 
         A plain response is one chunk; a streamed one is several, each with
@@ -292,13 +289,7 @@ class Pool:
             the same errors as ``exec``; mid-stream, SoftError,
             WorkerCrashed or WorkerTimeout from the iteration.
         """
-        worker, first = await self._begin(payload, idempotent=idempotent)
-        chunks = ResponseChunks(self, worker, first)
-        try:
-            yield chunks
-        finally:
-            if not chunks.finished:
-                self._abandon(worker)
+        return _Exchange(self, payload, idempotent)
 
     async def reset(self) -> None:
         """Replace every worker, the new ones first; no request waits or fails.
@@ -782,7 +773,9 @@ class Pool:
 
     async def _next_event(self, worker: Worker) -> object:
         """Read the worker's next event within ``exec_ttl``."""
-        ttl = self.config.supervisor.exec_ttl or math.inf
+        ttl = self.config.supervisor.exec_ttl
+        if not ttl:
+            return await worker.next_event()  # no limit: no scope to pay for
         with trio.move_on_after(ttl) as scope:
             return await worker.next_event()
         assert scope.cancelled_caught
@@ -853,6 +846,29 @@ class _Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+class _Exchange:
+    """``Pool.stream``'s context manager (a class: one per HTTP request)."""
+
+    __slots__ = ("_chunks", "_idempotent", "_payload", "_pool")
+
+    def __init__(self, pool: Pool, payload: Payload, idempotent: bool) -> None:
+        self._pool = pool
+        self._payload = payload
+        self._idempotent = idempotent
+        self._chunks: ResponseChunks | None = None
+
+    async def __aenter__(self) -> ResponseChunks:
+        pool = self._pool
+        worker, first = await pool._begin(self._payload, idempotent=self._idempotent)
+        self._chunks = ResponseChunks(pool, worker, first)
+        return self._chunks
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        chunks = self._chunks
+        if chunks is not None and not chunks.finished:
+            self._pool._abandon(chunks._worker)
 
 
 class ResponseChunks:

@@ -21,10 +21,12 @@ from typing import Protocol
 
 import attrs
 import trio
+from trio.lowlevel import FdStream
 
 from trio_runner.errors import BindError, RemoteProtocolError
 from trio_runner.process.unix import UnixSocketFile, bind_unix_socket
 from trio_runner.protocol import Handshake, WorkerConnection
+from trio_runner.stream import PipeStream
 
 __all__ = [
     "Link",
@@ -117,8 +119,14 @@ class PipeRelay:
     uses_stdio = True
 
     async def link(self, process: trio.Process) -> Link:
-        assert process.stdin is not None and process.stdout is not None
-        return await handshake(trio.StapledStream(process.stdin, process.stdout))
+        stdin, stdout = process.stdin, process.stdout
+        assert stdin is not None and stdout is not None
+        stream: trio.abc.Stream
+        if isinstance(stdin, FdStream) and isinstance(stdout, FdStream):
+            stream = PipeStream(stdin, stdout)  # no scheduler pass per frame
+        else:
+            stream = trio.StapledStream(stdin, stdout)
+        return await handshake(stream)
 
 
 class SocketRelay:

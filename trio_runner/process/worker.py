@@ -47,6 +47,7 @@ from trio_runner.protocol import (
     WorkerConnection,
 )
 from trio_runner.protocol.frame import STRAY_PREVIEW
+from trio_runner.stream import DirectStream
 
 __all__ = ["Retirement", "Worker", "WorkerState"]
 
@@ -351,7 +352,7 @@ class Worker:
         while not isinstance(await self.next_event(), StreamCancelled):
             pass
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes | memoryview) -> None:
         """Write one whole frame, whatever happens to the caller meanwhile.
 
         A frame cut short by a cancellation would leave the relay mid-frame
@@ -359,10 +360,21 @@ class Worker:
         shielded; it is bounded by ``write_timeout``, after which the worker
         is treated as stuck and killed.
         """
+        stream = self._spawned.link.stream
+        if isinstance(stream, DirectStream):
+            # Most frames fit in the pipe at once: no scopes, no scheduling.
+            try:
+                sent = stream.send_nowait(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise self._crash(exc) from exc
+            if sent == len(data):
+                await trio.lowlevel.checkpoint_if_cancelled()
+                return
+            data = memoryview(data)[sent:]
         with trio.CancelScope(shield=True):
             try:
                 with trio.fail_after(self.write_timeout):
-                    await self._spawned.link.stream.send_all(data)
+                    await stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise self._crash(exc) from exc
             except trio.TooSlowError as exc:

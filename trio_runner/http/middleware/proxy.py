@@ -53,6 +53,11 @@ _FORWARDED = b"forwarded"
 _FORWARDED_FOR = b"x-forwarded-for"
 _SINGLE_ADDRESS = (b"x-real-ip", b"true-client-ip", b"cf-connecting-ip")
 _FORWARDED_PROTO = b"x-forwarded-proto"
+# Every header this module reads: a request with none of them (nearly all
+# requests that reach a server directly) needs no further look.
+_PROXY_HEADERS = frozenset(
+    {_FORWARDED, _FORWARDED_FOR, _FORWARDED_PROTO, *_SINGLE_ADDRESS}
+)
 _SCHEMES = {"http": "http", "https": "https"}
 _WEBSOCKET_SCHEMES = {"http": "ws", "https": "wss"}
 _ESCAPE = re.compile(r"\\(.)")
@@ -72,6 +77,9 @@ class Forwarding:
 
     client: Hop | None = None
     scheme: str | None = None
+
+
+_NOTHING = Forwarding()
 
 
 def parse_node(text: str) -> Hop | None:
@@ -133,6 +141,8 @@ class ProxyPolicy:
 
     def resolve(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Forwarding:
         """What to believe about a request from ``peer`` with ``headers``."""
+        if not any(bytes(name).lower() in _PROXY_HEADERS for name, _ in headers):
+            return _NOTHING
         peer_hop = parse_node(peer)
         if peer_hop is None or not self.trusts(peer_hop.address):
             return Forwarding()

@@ -1,0 +1,220 @@
+"""The lean server's request parser: bytes in, requests or refusals out."""
+
+from __future__ import annotations
+
+import pytest
+
+from trio_runner.http.h1.parser import (
+    END_OF_BODY,
+    Refusal,
+    RequestHead,
+    RequestParser,
+)
+
+
+def parse(data: bytes, *, limit: int = 65536, pieces: int = 1) -> list[object]:
+    parser = RequestParser(max_header_size=limit)
+    size = max(1, len(data) // pieces)
+    for start in range(0, len(data), size):
+        parser.feed(data[start : start + size])
+    return list(parser.events)
+
+
+def test_parser_gives_head_and_end_of_body_for_a_get() -> None:
+    events = parse(
+        b"GET /a%20b?x=1&y HTTP/1.1\r\nHost: h\r\nX-Two: a\r\nx-two: b\r\n\r\n"
+    )
+    head, end = events
+    assert isinstance(head, RequestHead)
+    assert end is END_OF_BODY
+    assert head.method == "GET"
+    assert (head.path, head.raw_path, head.query) == ("/a b", b"/a%20b", b"x=1&y")
+    assert head.headers == [(b"host", b"h"), (b"x-two", b"a"), (b"x-two", b"b")]
+    assert head.keep_alive and not head.has_body and not head.upgrade
+
+
+@pytest.mark.parametrize("pieces", [1, 7, 1000])
+def test_parser_takes_chunked_bodies_in_any_pieces(pieces: int) -> None:
+    data = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    events = parse(data, pieces=pieces)
+    head = events[0]
+    assert isinstance(head, RequestHead) and head.has_body
+    assert b"".join(e for e in events if isinstance(e, bytes)) == b"abcde"
+    assert events[-1] is END_OF_BODY
+    assert head.headers[-1] == (b"transfer-encoding", b"chunked")  # no trailer
+
+
+def test_parser_queues_pipelined_requests_in_order() -> None:
+    events = parse(
+        b"POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+        b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    kinds = [e.raw_path if isinstance(e, RequestHead) else e for e in events]
+    assert kinds == [b"/1", b"ok", END_OF_BODY, b"/2", END_OF_BODY]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "reason"),
+    [
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+            "content-length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+            b"Content-Length: 4\r\n\r\n",
+            400,
+            "content-length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "chunk size",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"ffffffffffffffffffff\r\n",
+            400,
+            "chunk size",
+        ),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, "whitespace"),
+        (b"GET / HTTP/1.1\r\n\r\n", 400, "host"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "2 host"),
+        (b"GET / HTTP/2.0\r\n\r\n", 505, "http/2.0"),
+        (b"GET /\r\n\r\n", 505, "http/0.9"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "http/2"),
+        (b"\x16\x03\x01\x00\xa5", 400, "method"),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", 417, "100-continue"),
+    ],
+    ids=[
+        "cl-and-te",
+        "two-cl",
+        "chunk-not-hex",
+        "chunk-overflow",
+        "obs-fold",
+        "no-host",
+        "two-hosts",
+        "http2-line",
+        "http09",
+        "h2-preface",
+        "tls-hello",
+        "expect",
+    ],
+)
+def test_parser_refuses_what_cannot_be_framed(
+    request_bytes: bytes, status: int, reason: str
+) -> None:
+    events = parse(request_bytes)
+    refusal = events[-1]
+    assert isinstance(refusal, Refusal), events
+    assert refusal.status == status
+    assert reason in refusal.reason.lower()
+    # A bad chunk is found in the body, after the head was given out.
+    heads = [e for e in events if isinstance(e, RequestHead)]
+    assert len(heads) == (1 if "chunk" in reason else 0)
+
+
+def test_parser_refusal_comes_after_the_good_requests_before_it() -> None:
+    events = parse(b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET /bad HTTP/1.1\r\n\r\n")
+    assert [type(e) for e in events] == [RequestHead, type(END_OF_BODY), Refusal]
+
+
+@pytest.mark.parametrize("pieces", [1, 50])
+def test_parser_refuses_a_head_over_the_limit_with_431(pieces: int) -> None:
+    big = b"GET / HTTP/1.1\r\nHost: h\r\nCookie: " + b"c" * 3000 + b"\r\n\r\n"
+    assert isinstance(parse(big, limit=4096)[0], RequestHead)
+    [refusal] = parse(big, limit=2048, pieces=pieces)
+    assert refusal == Refusal(431, "the request head is too large")
+
+
+def test_parser_refuses_an_endless_header_before_it_ends() -> None:
+    parser = RequestParser(max_header_size=1024)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\nX-Endless: ")
+    for _ in range(10):
+        parser.feed(b"x" * 512)
+    assert list(parser.events) == [Refusal(431, "the request head is too large")]
+    assert parser.failed
+    parser.feed(b"\r\n\r\n")  # nothing more is parsed
+    assert len(parser.events) == 1
+
+
+def test_parser_counts_a_head_after_a_large_body_from_its_own_start() -> None:
+    parser = RequestParser(max_header_size=1024)
+    body = b"x" * 4000
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4000\r\n\r\n")
+    parser.feed(body + b"GET /next HTTP/1.1\r\n")  # ends one, starts the next
+    parser.feed(b"Host: h\r\n\r\n")
+    assert not any(isinstance(e, Refusal) for e in parser.events)
+    assert parser.events[-2].raw_path == b"/next"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: x, Close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
+    ],
+)
+def test_parser_keep_alive_follows_version_and_connection(
+    head: bytes, keep_alive: bool
+) -> None:
+    parsed = parse(head)[0]
+    assert isinstance(parsed, RequestHead)
+    assert parsed.keep_alive is keep_alive
+
+
+def test_parser_expect_continue_only_with_a_body() -> None:
+    with_body = parse(
+        b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+        b"Content-Length: 5\r\n\r\n"
+    )[0]
+    without = parse(b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n")[0]
+    assert isinstance(with_body, RequestHead) and with_body.expect_continue
+    assert isinstance(without, RequestHead) and not without.expect_continue
+
+
+def test_parser_pauses_after_an_upgrade_and_resumes_when_it_is_declined() -> None:
+    parser = RequestParser(max_header_size=65536)
+    parser.feed(
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+        b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    head, end = parser.events
+    assert isinstance(head, RequestHead) and head.upgrade == b"h2c"
+    assert end is END_OF_BODY and parser.paused
+    parser.take(), parser.take()
+    parser.resume()
+    assert parser.take().raw_path == b"/after"  # type: ignore[union-attr]
+
+
+def test_parser_marks_websocket_and_connect_upgrades() -> None:
+    websocket = parse(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n"
+        b"Upgrade: WebSocket\r\n\r\n"
+    )[0]
+    connect = parse(b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n")[0]
+    assert isinstance(websocket, RequestHead) and websocket.upgrade == b"websocket"
+    assert isinstance(connect, RequestHead) and connect.upgrade == b"connect"
+
+
+def test_parser_counts_buffered_body_bytes() -> None:
+    parser = RequestParser(max_header_size=65536)
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n12345")
+    parser.feed(b"67890")
+    assert parser.body_buffered == 10
+    parser.take()
+    assert parser.take() == b"12345"
+    assert parser.body_buffered == 5
+
+
+def test_parser_refuses_a_target_that_is_not_ascii() -> None:
+    [refusal] = parse(b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert isinstance(refusal, Refusal) and refusal.status == 400

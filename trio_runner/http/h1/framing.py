@@ -1,0 +1,247 @@
+"""How one HTTP/1.1 response goes on the wire: head, body framing, end.
+
+``ResponseFramer`` takes what an ASGI app sends (a status with headers,
+then body pieces) and returns the bytes to write, so that the connection
+writes each response with as few writes as it can: the head together with
+the first body piece, and the last piece together with the end of the
+chunked body.
+
+Framing, in this order of preference (RFC 9112 6):
+
+- no body at all for HEAD, 1xx, 204 and 304, whatever the app sends; a
+  1xx or 204 never carries Content-Length;
+- the app's own ``Content-Length``, which the body must match exactly;
+- a body sent in one piece gets its length;
+- a streamed body is chunked for HTTP/1.1 and ends with the connection
+  for HTTP/1.0.
+
+The app does not choose the framing: a ``Transfer-Encoding`` it sends is
+dropped. Header names and values are checked (a token, no CR, LF or NUL),
+so that no app can split a response. ``connection: close`` from the app
+closes the connection after the response; the framer adds it whenever the
+connection is to close, so the client knows too.
+
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from trio_runner.http.response import http_date
+
+__all__ = ["ResponseError", "ResponseFramer", "informational", "simple_response"]
+
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+_FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
+
+_CHUNKED: Final = (b"transfer-encoding", b"chunked")
+_CLOSE: Final = (b"connection", b"close")
+_KEEP_ALIVE: Final = (b"connection", b"keep-alive")
+_LAST_CHUNK: Final = b"0\r\n\r\n"
+
+# A header name seen once is valid for good; names repeat across requests.
+_valid_names: set[bytes] = set()
+
+
+class ResponseError(Exception):
+    """The app sent a response that cannot be framed (a bug in the app)."""
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+
+
+_STATUS_LINES: Final = {status: _status_line(status) for status in range(100, 600)}
+
+
+def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+    """``name: value\\r\\n`` for each header, checked."""
+    lines = []
+    for name, value in headers:
+        if name not in _valid_names:
+            if _TOKEN.fullmatch(name) is None:
+                raise ResponseError(f"header name {name!r} is not a token")
+            if len(_valid_names) < 4096:
+                _valid_names.add(name)
+        if _VALUE.fullmatch(value) is None:
+            raise ResponseError(f"header {name!r} has a value with CR, LF or NUL")
+        lines.append(b"%s: %s\r\n" % (name, value))
+    return lines
+
+
+def informational(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A whole 1xx response (``100 Continue``, ``103 Early Hints``)."""
+    return b"".join([_STATUS_LINES[status], *_header_lines(headers), b"\r\n"])
+
+
+def simple_response(status: int, text: str, *, date_header: bool = True) -> bytes:
+    """A whole ``text/plain`` response of the server's own; it closes."""
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+        _CLOSE,
+    ]
+    if date_header:
+        headers.append((b"date", http_date()))
+    return b"".join([_STATUS_LINES[status], *_header_lines(headers), b"\r\n", body])
+
+
+class ResponseFramer:
+    """Frames the one response to a request.
+
+    Args:
+        method: the request's method (HEAD responses carry no body).
+        http_version: the request's, ``"1.0"`` or ``"1.1"``.
+        keep_alive: the connection may carry another request after this
+            one, as far as the server knows yet.
+        date_header: add ``Date`` when the app sent none.
+
+    Attributes:
+        started: ``start`` was called.
+        complete: the response is whole on the wire.
+        keep_alive: the connection may carry another request after this
+            response (final once ``start`` was called).
+    """
+
+    __slots__ = (
+        "_app_closes",
+        "_chunked",
+        "_date",
+        "_head",
+        "_method",
+        "_no_body",
+        "_remaining",
+        "_version",
+        "complete",
+        "keep_alive",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self, method: str, http_version: str, *, keep_alive: bool, date_header: bool
+    ) -> None:
+        self._method = method
+        self._version = http_version
+        self._date = date_header
+        self.keep_alive = keep_alive
+        self.started = False
+        self.complete = False
+        self.status = 0
+        self._head: list[bytes] = []
+        self._no_body = False
+        self._chunked = False
+        self._app_closes = False
+        self._remaining: int | None = None
+
+    def start(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Take the status and headers; they are written with the first body.
+
+        Raises:
+            ResponseError: a status outside 200-599 (1xx go through
+                ``informational``), a header that is not valid, or a
+                Content-Length that is not one number.
+        """
+        if self.started:
+            raise ResponseError("the response was already started")
+        if not 200 <= status <= 599:
+            raise ResponseError(f"status {status!r} is not a final status (200-599)")
+        self.started = True
+        self.status = status
+        self._no_body = self._method == "HEAD" or status in _NO_BODY_STATUSES
+        kept: list[tuple[bytes, bytes]] = []
+        has_date = False
+        for name, value in headers:
+            name = bytes(name).lower()
+            value = bytes(value)
+            if name in _FRAMING:
+                if name == b"content-length" and status != 204:
+                    self._declare(value)
+                    kept.append((name, value))
+                continue
+            if name == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+                self._app_closes = True
+            elif name == b"date":
+                has_date = True
+            kept.append((name, value))
+        if self._date and not has_date:
+            kept.append((b"date", http_date()))
+        self._head = [_STATUS_LINES[status], *_header_lines(kept)]
+
+    def _declare(self, value: bytes) -> None:
+        if self._remaining is not None:
+            raise ResponseError("the response has two Content-Length headers")
+        try:
+            length = int(value)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise ResponseError(f"Content-Length {value!r} is not a length")
+        self._remaining = length
+
+    def body(self, data: bytes, *, more: bool) -> bytes:
+        """The bytes to write for one body piece; ``more=False`` ends it.
+
+        Raises:
+            ResponseError: the body is longer than its Content-Length, or
+                ended shorter; the connection must close.
+        """
+        if self.complete:
+            raise ResponseError("the response is already complete")
+        head = self._head
+        if head:
+            self._head = []
+            prefix = self._head_end(head, data, more)
+        else:
+            prefix = b""
+        if not more:
+            self.complete = True
+        if self._no_body:
+            return prefix
+        if self._remaining is not None:
+            self._remaining -= len(data)
+            if self._remaining < 0 or (not more and self._remaining):
+                self.keep_alive = False
+                raise ResponseError(
+                    "the body does not match the response's Content-Length"
+                )
+        elif self._chunked:
+            if data:
+                data = b"%x\r\n%s\r\n" % (len(data), data)
+            if not more:
+                data += _LAST_CHUNK
+        if prefix:
+            return prefix + data
+        return data
+
+    def _head_end(self, head: list[bytes], data: bytes, more: bool) -> bytes:
+        """The head, with the framing headers this body needs, and its end."""
+        extra: list[tuple[bytes, bytes]] = []
+        if not self._no_body and self._remaining is None:
+            if not more:
+                self._remaining = len(data)
+                extra.append((b"content-length", b"%d" % len(data)))
+            elif self._version == "1.1":
+                self._chunked = True
+                extra.append(_CHUNKED)
+            else:
+                self.keep_alive = False  # the end of the body is the close
+        if not self.keep_alive:
+            if not self._app_closes:
+                extra.append(_CLOSE)
+        elif self._version == "1.0":
+            extra.append(_KEEP_ALIVE)
+        return b"".join([*head, *(b"%s: %s\r\n" % line for line in extra), b"\r\n"])

@@ -1,0 +1,320 @@
+"""Requests out of a client's byte stream, parsed by httptools (llhttp).
+
+``RequestParser`` is fed whatever the socket gave and queues what it found,
+in order, in ``events``::
+
+    RequestHead ─> bytes ... ─> END_OF_BODY ─> RequestHead ─> ...
+                                      (pipelined requests follow at once)
+    ... ─> Refusal                    (the stream cannot be read on: answer
+                                       it, then close the connection)
+
+llhttp enforces the framing rules of RFC 9112 itself, and each breach
+becomes a ``Refusal`` with status 400: a request with both Content-Length
+and Transfer-Encoding, two Content-Length headers, a Transfer-Encoding that
+does not end in ``chunked``, a chunk size that is not hex or overflows,
+obsolete line folding, bare LF line ends. On top of llhttp this module
+refuses what it leaves to the server: a head over ``max_header_size``
+(431), an HTTP version other than 1.0 and 1.1 or the HTTP/2 preface
+(505), an HTTP/1.1 request
+without exactly one Host (400) and an ``Expect`` other than
+``100-continue`` (417).
+
+An upgrade request (``Connection: upgrade`` with ``Upgrade``, or CONNECT)
+pauses the parser after its head: what follows is not HTTP/1.1 unless the
+server declines the upgrade, and then ``resume`` parses on.
+
+No I/O here and no trio; the parser never looks at the clock.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Final
+from urllib.parse import unquote
+
+import attrs
+import httptools
+
+__all__ = [
+    "END_OF_BODY",
+    "EndOfBody",
+    "ParserEvent",
+    "Refusal",
+    "RequestHead",
+    "RequestParser",
+]
+
+# Request line and header lines count as what they are on the wire; llhttp
+# hands over names and values without ": " and CRLF, so each line adds this.
+_LINE_OVERHEAD = 4
+
+_VERSIONS: Final = frozenset({"1.0", "1.1"})
+
+
+@attrs.frozen(slots=True)
+class RequestHead:
+    """The request line and headers of one request.
+
+    Attributes:
+        method: as sent (``GET``).
+        target: the request-target as sent, query included.
+        path: the target without its query, percent-decoded.
+        raw_path: the target without its query, as sent.
+        query: what follows ``?`` in the target, as sent.
+        http_version: ``"1.0"`` or ``"1.1"``.
+        headers: (lower-cased name, value) pairs in the order sent.
+        keep_alive: the client lets the connection carry another request.
+        expect_continue: the client waits for ``100 Continue`` before it
+            sends the body.
+        upgrade: the protocol asked for (``b"websocket"``), ``b"connect"``
+            for CONNECT, empty for a plain request. The parser is paused.
+        has_body: a body follows the head (``END_OF_BODY`` is not next).
+    """
+
+    method: str
+    target: bytes
+    path: str
+    raw_path: bytes
+    query: bytes
+    http_version: str
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    expect_continue: bool = False
+    upgrade: bytes = b""
+    has_body: bool = False
+
+
+@attrs.frozen(slots=True)
+class Refusal:
+    """The stream cannot be parsed on: answer ``status`` and close.
+
+    ``reason`` says what was wrong, for the client and the debug log.
+    """
+
+    status: int
+    reason: str
+
+
+class EndOfBody:
+    """The request body is complete (an empty body too)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_BODY"
+
+
+END_OF_BODY: Final = EndOfBody()
+
+ParserEvent = RequestHead | bytes | EndOfBody | Refusal
+
+
+class RequestParser:
+    """One connection's requests, parsed incrementally.
+
+    Args:
+        max_header_size: the most bytes a request line and its headers
+            may take; a larger head is refused with 431.
+
+    Attributes:
+        events: what was parsed and not yet taken, oldest first.
+        body_buffered: bytes of body data in ``events``.
+        in_head: part of a request head has arrived, not all of it.
+        paused: an upgrade request stopped the parser (``resume``).
+        failed: a ``Refusal`` was queued; nothing more is parsed.
+    """
+
+    __slots__ = (
+        "_began",
+        "_head_bytes",
+        "_headers",
+        "_max",
+        "_parser",
+        "_pending",
+        "_url",
+        "body_buffered",
+        "events",
+        "failed",
+        "in_head",
+        "paused",
+    )
+
+    def __init__(self, *, max_header_size: int) -> None:
+        self._max = max_header_size
+        self._parser = httptools.HttpRequestParser(self)
+        self.events: collections.deque[ParserEvent] = collections.deque()
+        self.body_buffered = 0
+        self.in_head = False
+        self.paused = False
+        self.failed = False
+        self._pending = b""  # what arrived while paused
+        self._head_bytes = 0
+        self._began = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; what it completes is appended to ``events``."""
+        if self.failed:
+            return
+        if self.paused:
+            self._pending += data
+            return
+        self._began = False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # The head (and any body of a CONNECT) is queued; what comes
+            # after it belongs to the protocol asked for.
+            self.paused = True
+            self._pending = data[upgrade.args[0] :]
+            return
+        except httptools.HttpParserError as error:
+            if self.failed:
+                return
+            if self._url == b"*" and data.startswith(b"PRI * HTTP/2.0"):
+                # The h2c preface: answered as hypercorn does without h2c.
+                self._refuse(505, "HTTP/2 without TLS is not served here")
+            else:
+                self._refuse(400, _reason(error))
+            return
+        if self.in_head:
+            # llhttp keeps a partial line to itself, so an endless header
+            # is counted here, raw. The read that began the head may hold
+            # the end of the previous request: it is left out, so the count
+            # never exceeds the head (on_headers_complete counts exactly).
+            if self._began:
+                self._head_bytes = 0
+            else:
+                self._head_bytes += len(data)
+                if self._head_bytes > self._max:
+                    self._refuse(431, "the request head is too large")
+
+    def resume(self) -> None:
+        """Parse on after a declined upgrade: the next bytes are HTTP/1.1."""
+        if not self.paused:
+            return
+        self.paused = False
+        self._parser = httptools.HttpRequestParser(self)
+        pending, self._pending = self._pending, b""
+        if pending:
+            self.feed(pending)
+
+    def take(self) -> ParserEvent:
+        """Remove and return the oldest event (``events`` must not be empty)."""
+        event = self.events.popleft()
+        if type(event) is bytes:
+            self.body_buffered -= len(event)
+        return event
+
+    def _refuse(self, status: int, reason: str) -> None:
+        self.failed = True
+        self.in_head = False
+        self.events.append(Refusal(status, reason))
+
+    # -- httptools callbacks -------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self._began = True
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.in_head:  # llhttp reports chunked trailers here too: dropped
+            self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.failed:
+            return
+        parser = self._parser
+        method = parser.get_method().decode("ascii")
+        version = parser.get_http_version()
+        headers = self._headers
+        size = len(method) + len(self._url) + 13
+        size += sum(len(name) + len(value) for name, value in headers)
+        if size + _LINE_OVERHEAD * len(headers) > self._max:
+            self._refuse(431, "the request head is too large")
+            return
+        if version not in _VERSIONS:
+            self._refuse(505, f"HTTP/{version} is not served here")
+            return
+        head = _head(method, self._url, version, headers)
+        if isinstance(head, Refusal):
+            self.failed = True
+            self.events.append(head)
+            return
+        if parser.should_upgrade():
+            upgrade = b"connect" if method == "CONNECT" else _upgrade(headers)
+            head = attrs.evolve(head, upgrade=upgrade or b"unknown")
+        self.events.append(head)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.failed:
+            self.body_buffered += len(body)
+            self.events.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self.failed:
+            self.events.append(END_OF_BODY)
+
+
+def _head(
+    method: str, target: bytes, version: str, headers: list[tuple[bytes, bytes]]
+) -> RequestHead | Refusal:
+    """The ``RequestHead`` of a parsed head, or why it is refused."""
+    hosts = 0
+    connection = b""
+    expect = b""
+    has_body = False
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"connection":
+            connection += b"," + value.lower()
+        elif name == b"expect":
+            expect = value.strip().lower()
+        elif name == b"content-length":
+            has_body = int(value) > 0  # llhttp checked it is digits
+        elif name == b"transfer-encoding":
+            has_body = True  # llhttp refused any TE that is not chunked
+    if version == "1.1" and hosts != 1:
+        what = "no Host header" if hosts == 0 else f"{hosts} Host headers"
+        return Refusal(400, f"an HTTP/1.1 request needs one Host header, got {what}")
+    if expect and expect != b"100-continue":
+        return Refusal(417, "the only expectation served is 100-continue")
+    tokens = {token.strip() for token in connection.split(b",")} if connection else ()
+    keep_alive = b"close" not in tokens if version == "1.1" else b"keep-alive" in tokens
+    raw_path, _, query = target.partition(b"?")
+    try:
+        path = unquote(raw_path.decode("ascii"))
+    except UnicodeDecodeError:
+        return Refusal(400, "the request target is not ASCII")
+    return RequestHead(
+        method,
+        target,
+        path,
+        raw_path,
+        query,
+        version,
+        headers,
+        keep_alive,
+        expect_continue=bool(expect) and version == "1.1" and has_body,
+        has_body=has_body,
+    )
+
+
+def _upgrade(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
+        if name == b"upgrade":
+            return value.strip().lower()
+    return b""
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip()
+    return text[:1].lower() + text[1:] if text else "malformed request"
