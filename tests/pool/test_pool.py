@@ -818,3 +818,34 @@ async def test_pool_statistics_say_why_workers_cannot_start(autojump_clock) -> N
         broken = False
         await trio.sleep(11)
         assert pool.statistics().start_failure is None
+
+
+async def test_pool_stops_a_worker_let_go_while_handed_to_a_waiting_request() -> None:
+    # A reset lets the old worker go the moment its replacement is ready. If
+    # that moment falls between the worker being handed to a queued request
+    # and that request running, the worker is on no free list: it must
+    # still stop (it used to idle for good, and the reset waited on it).
+    async def two_chunks(php: FakePHP, payload: Payload) -> None:
+        await php.respond(b"{}", b"part", more=True)
+        await php.respond(b"{}", payload.body)
+
+    answers: list[bytes] = []
+    async with running(FakeSpawner(two_chunks), num_workers=1) as pool:
+        worker = pool.workers[0]
+
+        async def queued() -> None:
+            answers.append((await pool.exec(request(b"0"))).body)
+
+        async with trio.open_nursery() as nursery:
+            async with pool.stream(request(b"0")) as chunks:
+                nursery.start_soon(queued)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not chunks.finished
+                await anext(chunks)  # the first chunk, read already
+                await anext(chunks)  # the last: the worker is handed to queued()
+                assert chunks.finished
+                pool.retire(worker, Retirement.RESET, now=True)
+            with trio.fail_after(5):
+                await worker.wait_stopped()
+        assert answers == [b"part0"]  # served by the replacement
+        assert worker not in pool.workers

@@ -661,12 +661,15 @@ class Pool:
             # A worker whose process exited while it was free is still on
             # the list until run() has reaped it; one that wrote to stdout
             # while idle is killed now. Neither costs this request anything.
-            if (
-                taken.state is WorkerState.READY
-                and not taken.let_go
-                and await taken.check_idle()
-            ):
-                return taken
+            if taken.state is WorkerState.READY:
+                if taken.let_go:
+                    # Let go (its replacement is ready) while it was being
+                    # handed to this request, so no longer on the free list
+                    # for _let_go to find: it stops here, or it would idle
+                    # for good and a reset would wait on it.
+                    taken.dismiss()
+                elif await taken.check_idle():
+                    return taken
             first = True
 
     def _release(self, worker: Worker) -> None:
