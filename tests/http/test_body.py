@@ -11,6 +11,7 @@ import trio
 
 from tests.http.fakes import Client, FakeExchanger, Reply, http_scope
 from trio_runner.http import HttpBridge
+from trio_runner.http.asgi import NO_BODY_EXTENSION
 from trio_runner.http.body import (
     BodyTooLarge,
     ClientGone,
@@ -69,6 +70,32 @@ async def test_body_of_head_and_options_is_not_read(
     body = await read(files, [], URLENCODED, method=method, client=client)
     assert body == RequestBody()
     assert client.received == 0
+
+
+async def test_body_is_not_waited_for_when_the_server_says_there_is_none(
+    files: TempFiles,
+) -> None:
+    # The lean server marks requests without a body (trio_runner.no_body):
+    # nothing is received for them, and an empty form is still a form.
+    for headers, expected in [
+        ((), RequestBody()),
+        ((URLENCODED,), RequestBody(b"{}", parsed=True)),
+    ]:
+        scope = http_scope("POST", headers=[(b"host", b"h"), *headers])
+        scope["extensions"] = {NO_BODY_EXTENSION: {}}
+        client = Client([b"never read"])
+        with trio.fail_after(5):
+            body = await read_request_body(
+                scope, client.receive, files, empty_form=b"{}"
+            )
+        assert body == expected
+        assert client.received == 0
+
+
+async def test_body_without_framing_headers_is_still_read(files: TempFiles) -> None:
+    # No Content-Length in the scope is not taken to mean no body: an ASGI
+    # server (or a test client) that does not say so is read as before.
+    assert await read(files, [b"a=", b"1"]) == RequestBody(b"a=1")
 
 
 @pytest.mark.parametrize(

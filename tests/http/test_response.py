@@ -226,3 +226,15 @@ def test_split_trailers(
     assert trailers.status == 200
     if "X-Sum" in moved:
         assert trailers.values("x-sum") == [b"1", b"2"]  # every value, in order
+
+
+def test_response_headers_are_the_callers_to_change() -> None:
+    # Heads and their lines are cached (an app sends the same few): what a
+    # caller adds to one response's lines must not reach the next one's.
+    head = decode_response_context(b'{"status":200,"headers":{"X-A":["1"]}}')
+    lines, dropped = response_headers(head)
+    lines.append((b"date", b"now"))
+    dropped.append("mine")
+    assert response_headers(head) == ([(b"x-a", b"1")], [])
+    again = decode_response_context(b'{"status":200,"headers":{"X-A":["1"]}}')
+    assert again == head

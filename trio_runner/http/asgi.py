@@ -5,11 +5,16 @@ server and inside a Python program's ASGI stack, so it depends on no
 server's own type definitions: scopes and messages are plain mappings, as
 the ASGI specification defines them.
 
-One extension of our own: a server that puts ``DISCONNECT_EXTENSION`` in a
-scope's ``extensions`` offers ``{"subscribe": subscribe}``, and
-``subscribe(callback)`` has ``callback()`` called once, as soon as the
-client is gone (at once if it already is). An app can then react to a
-client leaving without a task blocked in ``receive()``.
+Two extensions of our own, which the lean HTTP/1.1 server offers:
+
+- a server that puts ``DISCONNECT_EXTENSION`` in a scope's ``extensions``
+  offers ``{"subscribe": subscribe}``, and ``subscribe(callback)`` has
+  ``callback()`` called once, as soon as the client is gone (at once if it
+  already is). An app can then react to a client leaving without a task
+  blocked in ``receive()``;
+- ``NO_BODY_EXTENSION`` (value ``{}``) is there when the request has no
+  body at all (HTTP/1 without Content-Length and Transfer-Encoding, or a
+  Content-Length of 0): the app need not call ``receive()`` for it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final, Protocol
 
-__all__ = ["DISCONNECT_EXTENSION", "ASGIApp", "Message", "Receive", "Scope", "Send"]
+__all__ = [
+    "DISCONNECT_EXTENSION",
+    "NO_BODY_EXTENSION",
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,3 +46,4 @@ class ASGIApp(Protocol):
 
 
 DISCONNECT_EXTENSION: Final = "trio_runner.disconnect"
+NO_BODY_EXTENSION: Final = "trio_runner.no_body"

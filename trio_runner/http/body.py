@@ -33,7 +33,7 @@ from __future__ import annotations
 import attrs
 import trio
 
-from trio_runner.http.asgi import Message, Receive, Scope
+from trio_runner.http.asgi import NO_BODY_EXTENSION, Message, Receive, Scope
 from trio_runner.http.forms import (
     FormError,
     FormKind,
@@ -202,11 +202,18 @@ async def read_request_body(
         elif name == b"content-type" and not content_type:
             content_type = bytes(value)
 
-    chunks = _Chunks(receive, limit)
     if content_type and not raw_body:
         kind, boundary = form_kind(content_type)
     else:
         kind, boundary = None, b""
+    if NO_BODY_EXTENSION in (scope.get("extensions") or ()):
+        # The server says no body follows: nothing to wait for. (A
+        # multipart form without one is malformed, which is said below.)
+        if kind is None:
+            return RequestBody()
+        if kind is FormKind.URLENCODED:
+            return RequestBody(empty_form, parsed=True)
+    chunks = _Chunks(receive, limit)
     if kind is FormKind.MULTIPART:
         try:
             fields, uploads = await _read_multipart(chunks, boundary, files)

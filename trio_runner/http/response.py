@@ -83,7 +83,7 @@ def http_date() -> bytes:
     return _date_cache[1]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ResponseHead:
     """The status and headers PHP sent in a response context.
 
@@ -103,6 +103,14 @@ class ResponseHead:
         ]
 
 
+# Most responses of an app carry the same few contexts (a page's status
+# and headers, a redirect's): the short ones are decoded once, and so are
+# their header lines. A context with a session cookie or an ETag in it is
+# a miss that costs one entry of a small cache.
+_CACHED_CONTEXT = 512  # bytes
+_CACHE_ENTRIES = 256
+
+
 def decode_response_context(context: bytes) -> ResponseHead:
     """Decode a response context, JSON or protobuf, whatever the frame flags.
 
@@ -110,6 +118,17 @@ def decode_response_context(context: bytes) -> ResponseHead:
         RemoteProtocolError: the context is neither valid JSON of the
             expected shape nor a valid ``http.v1.Response``.
     """
+    if len(context) <= _CACHED_CONTEXT:
+        return _decode_short(bytes(context))
+    return _decode(context)
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def _decode_short(context: bytes) -> ResponseHead:
+    return _decode(context)
+
+
+def _decode(context: bytes) -> ResponseHead:
     if not context:
         return ResponseHead()
     if context[:1] == b"{":
@@ -166,11 +185,18 @@ def response_headers(
     spaces, as Go does. ``Transfer-Encoding`` is always dropped, and over
     HTTP/2 and later so are the connection-specific headers; a name that is
     not a token or a value with control bytes is dropped too. The second
-    list describes each dropped line, for the log.
+    list describes each dropped line, for the log. Both lists are the
+    caller's to change.
     """
-    forbidden = (
-        _FRAMING_HEADERS if http_version.startswith("1") else _CONNECTION_HEADERS
-    )
+    lines, dropped = _header_lines(head, http_version.startswith("1"))
+    return list(lines), list(dropped)
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def _header_lines(
+    head: ResponseHead, http1: bool
+) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[str, ...]]:
+    forbidden = _FRAMING_HEADERS if http1 else _CONNECTION_HEADERS
     lines: list[tuple[bytes, bytes]] = []
     dropped: list[str] = []
     for name, values in head.headers:
@@ -188,7 +214,7 @@ def response_headers(
                 dropped.append(f"header {name!r} has control bytes: {value[:60]!r}")
                 continue
             lines.append((raw_name, value))
-    return lines, dropped
+    return tuple(lines), tuple(dropped)
 
 
 @functools.lru_cache(maxsize=512)

@@ -16,7 +16,14 @@ import pytest
 import trio
 import trio.testing
 
-from trio_runner.http.asgi import DISCONNECT_EXTENSION, Message, Receive, Scope, Send
+from trio_runner.http.asgi import (
+    DISCONNECT_EXTENSION,
+    NO_BODY_EXTENSION,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from trio_runner.http.h1.connection import H1Connection, H1Limits, watch_deadlines
 
 App = Callable[[Scope, Receive, Send], Any]
@@ -154,6 +161,40 @@ async def test_connection_gives_the_app_a_scope_as_hypercorn_does() -> None:
     ]
     assert scope["server"] == ("127.0.0.1", 80)
     assert DISCONNECT_EXTENSION in scope["extensions"]
+
+
+@pytest.mark.parametrize(
+    ("framing", "bodyless"),
+    [
+        (b"", True),
+        (b"Content-Length: 0\r\n", True),
+        (b"Content-Length: 2\r\n", False),
+        (b"Transfer-Encoding: chunked\r\n", False),
+    ],
+)
+async def test_connection_marks_requests_that_have_no_body(
+    framing: bytes, bodyless: bool
+) -> None:
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scopes.append(scope)
+        await echo(scope, receive, send)
+
+    body = b"" if bodyless else b"hi"
+    if framing.startswith(b"Transfer"):
+        body = b"2\r\nhi\r\n0\r\n\r\n"
+    async with connection(app) as (client, _):
+        await client.send_all(
+            b"POST / HTTP/1.1\r\nHost: h\r\n"
+            + framing
+            + b"Connection: close\r\n\r\n"
+            + body
+        )
+        data = await read_until_closed(client)
+    assert (NO_BODY_EXTENSION in scopes[0]["extensions"]) is bodyless
+    seen = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert seen["body"] == ("" if bodyless else "hi")
 
 
 async def test_connection_http10_closes_after_its_response() -> None:

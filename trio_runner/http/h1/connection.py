@@ -57,7 +57,12 @@ from typing import Any, Final
 import attrs
 import trio
 
-from trio_runner.http.asgi import DISCONNECT_EXTENSION, ASGIApp, Message
+from trio_runner.http.asgi import (
+    DISCONNECT_EXTENSION,
+    NO_BODY_EXTENSION,
+    ASGIApp,
+    Message,
+)
 from trio_runner.http.h1.framing import (
     ResponseError,
     ResponseFramer,
@@ -522,6 +527,8 @@ class _Exchange:
         }
         if head.http_version == "1.1":
             extensions["http.response.early_hint"] = {}
+        if not head.has_body:
+            extensions[NO_BODY_EXTENSION] = {}
         scope = {
             "type": "http",
             "asgi": _ASGI,
