@@ -54,7 +54,7 @@ def test_log_json_records_have_stable_keys(monkeypatch, restore_root) -> None:
     )
     output.close()
     record = json.loads(stream.getvalue())
-    assert record["level"] == "warning"
+    assert record["level"] == "warn"  # as RoadRunner spells it
     assert record["logger"] == "trio_runner.pool.pool"
     assert record["msg"] == "worker 3 replaced"
     assert (record["pool"], record["pid"], record["reason"]) == ("http", 3, "ttl")

@@ -114,6 +114,10 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+# Level names as RoadRunner's JSON logs spell them, for the same log queries.
+_JSON_LEVELS = {"WARNING": "warn", "CRITICAL": "fatal"}
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line with stable keys."""
 
@@ -121,7 +125,7 @@ class JsonFormatter(logging.Formatter):
         access = record.name == _ACCESS_LOGGER
         data: dict[str, object] = {
             "ts": _timestamp(record),
-            "level": record.levelname.lower(),
+            "level": _JSON_LEVELS.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "msg": _ACCESS_MESSAGE if access else record.getMessage(),
         }

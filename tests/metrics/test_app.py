@@ -233,3 +233,33 @@ def test_summary_forgets_old_observations_but_keeps_count_and_sum() -> None:
     [metric] = summary.collect()
     [quantile] = [s for s in metric.samples if s.name == "s"]
     assert math.isnan(quantile.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "what"),
+    [
+        (
+            CollectorConfig(type="counter", buckets=[1, 2]),
+            "buckets are for a histogram",
+        ),
+        (CollectorConfig(type="gauge", objectives={0.5: 0.05}), "objectives are for a"),
+    ],
+)
+def test_app_collector_options_of_another_type_are_refused(
+    config: CollectorConfig, what: str
+) -> None:
+    # A counter with buckets is a mistake (the wrong type, or a stray key):
+    # said at start-up rather than ignored.
+    with pytest.raises(
+        ConfigError, match=rf"^metrics\.collect\.x: collector x: {what}"
+    ):
+        AppMetrics.from_config(CollectorRegistry(), {"x": config})
+
+
+def test_app_collector_declared_over_rpc_with_empty_buckets_is_fine(
+    metrics: AppMetrics,
+) -> None:
+    # What PHP's SDK sends for a counter: empty buckets and objectives.
+    metrics.declare("hits", {"type": "counter", "buckets": [], "objectives": []})
+    with pytest.raises(RpcError, match="buckets are for a histogram"):
+        metrics.declare("bad", {"type": "counter", "buckets": [0.1]})

@@ -146,6 +146,16 @@ class AppMetrics:
             raise RpcError(f"collector name {exc}") from None
 
     def _declare(self, name: str, config: CollectorConfig) -> None:
+        if config.buckets and config.type != "histogram":
+            raise RpcError(
+                f"collector {name}: buckets are for a histogram, and this is "
+                f"a {config.type}: drop them or make it a histogram"
+            )
+        if config.objectives and config.type != "summary":
+            raise RpcError(
+                f"collector {name}: objectives are for a summary, and this is "
+                f"a {config.type}: drop them or make it a summary"
+            )
         full_name = "_".join(
             part for part in (config.namespace, config.subsystem, name) if part
         )
