@@ -7,6 +7,7 @@ or in-process through ``main`` where only their messages are checked.
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
 from tests.servers import wait_for_line, worker_pids, write_config
+from trio_runner import control
 from trio_runner.cli import main
 from trio_runner.control import format_age, format_memory
 from trio_runner.rpc import RpcClient
@@ -301,3 +304,37 @@ def test_format_memory_and_age() -> None:
     assert format_age(245) == "4m05s"
     assert format_age(3723) == "1h02m03s"
     assert format_age(-3) == "0s"
+
+
+def test_workers_interactive_without_a_terminal_prints_a_table_each_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Piped (`workers -i | tee`), a live redraw would print nothing until
+    # Ctrl-C: each refresh is printed after the last instead.
+    worker = {
+        "pid": 4242,
+        "statusStr": "ready",
+        "numExecs": 3,
+        "memoryUsage": 1024,
+        "CPUPercent": 0.0,
+        "created": time.time() * 1e9,
+    }
+
+    class Client:
+        def call(self, method: str, argument: object) -> object:
+            assert (method, argument) == ("informer.Workers", "http")
+            return {"workers": [worker]}
+
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(control.time, "sleep", sleep)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=100)
+    assert control._workers(Client(), ["http"], True, console) == 0  # type: ignore[arg-type]
+    assert out.getvalue().count("Workers of pool http (1)") == 3
+    assert out.getvalue().count("4242") == 3

@@ -96,6 +96,18 @@ def _workers(
     if not interactive:
         console.print(tables())
         return EXIT_FAILED if missing else 0
+    if not console.is_terminal:
+        # Piped or redirected: nothing to redraw, so the tables follow one
+        # another, a new set each second (as ``top -b`` does).
+        try:
+            while True:
+                console.print(tables())
+                console.file.flush()
+                time.sleep(_REFRESH)
+        except KeyboardInterrupt:
+            return 0
+        except BrokenPipeError:  # `| head` has read enough
+            return 0
     try:
         with Live(tables(), console=console, auto_refresh=False) as live:
             while True:
