@@ -327,3 +327,31 @@ def test_serve_counts_a_request_whose_body_still_comes_among_those_cut(
     assert "grace period (0.2 s) over: cutting 1 request(s) still in flight" in (
         server.output
     )
+
+
+@pytest.mark.php
+def test_serve_sigterm_during_start_up_stops_cleanly(tmp_path: Path) -> None:
+    # A worker that never finishes booting: the stop comes before anything
+    # is served, so nothing is cut and it is no failure (exit 0).
+    config = write_config(tmp_path, "slow_boot.php", num_workers=1)
+    env, tag = tagged_environment()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "trio_runner", "serve", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while "waiting for the database" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(TIMEOUT) == 0
+    finally:
+        server.kill()
+        server.wait()
+    assert "SIGTERM during start-up: stopping" in log.read_text()
+    assert tagged_processes(tag) == []

@@ -6,7 +6,8 @@ config's ``rpc.listen``, ``stop`` through the pid file ``serve -p`` wrote.
 
 Exit codes: 0 after a clean stop, 1 when start-up failed (bad config, a
 worker that cannot start) or a control command could not do its job, 2
-for bad command-line usage, 130 when forced by a second signal.
+for bad command-line usage, 130 when forced by a second signal. A signal
+during start-up stops at once, with 0.
 """
 
 from __future__ import annotations
@@ -261,7 +262,10 @@ async def _run_server(config: Config) -> int:
                 continue
             if server.started:
                 logger.warning("%s again: stopping now", name)
-            forced = True
+                forced = True
+            else:
+                # Nothing is served yet, so nothing is cut: a plain stop.
+                logger.info("%s during start-up: stopping", name)
             scope.cancel()
             return
 
