@@ -25,7 +25,7 @@ import trio
 import watchfiles
 
 from trio_runner.config.model import ReloadConfig, ReloadServiceConfig
-from trio_runner.errors import ConfigError
+from trio_runner.errors import ConfigError, WorkerStartError
 
 __all__ = ["ChangeFilter", "reset_when_quiet", "watch_for_reload"]
 
@@ -209,4 +209,15 @@ async def _reset(name: str, pool: Resettable, batch: Changes) -> None:
         name,
         extra={"pool": name, "reason": "reload"},
     )
-    await pool.reset()
+    try:
+        await pool.reset()
+    except WorkerStartError as exc:
+        # A save with a typo in it: the old workers serve on, the pool
+        # keeps trying, and the next save (the fix) resets again.
+        logger.error(
+            "reload: pool %s: the new workers cannot start, the old ones "
+            "serve on until a change fixes it: %s",
+            name,
+            exc.summary,
+            extra={"pool": name, "reason": "reload"},
+        )
