@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -296,7 +297,8 @@ async def test_pool_start_failure_raises_with_reason() -> None:
     assert spawner.alive == []
 
 
-async def test_pool_heals_when_spawning_recovers(autojump_clock) -> None:
+async def test_pool_heals_when_spawning_recovers(autojump_clock, caplog) -> None:
+    caplog.set_level(logging.INFO, "trio_runner.pool")
     broken = False
 
     async def boot(process) -> None:
@@ -313,7 +315,10 @@ async def test_pool_heals_when_spawning_recovers(autojump_clock) -> None:
         broken = False
         await trio.sleep(11)
         assert len(spawner.alive) == 1
+        healed = spawner.alive[0].pid
         assert (await pool.exec(request())).body == b"hi"
+    # The operator saw the failures logged; the recovery is said too.
+    assert f"pool http: worker {healed} started, after " in caplog.text
 
 
 async def test_pool_reset_lets_inflight_finish_and_uses_new_workers(

@@ -506,6 +506,7 @@ class Pool:
     ) -> Worker:
         """Start a worker, retrying with backoff while starting fails."""
         failing = False
+        failures = 0
         try:
             while True:
                 try:
@@ -514,6 +515,7 @@ class Pool:
                     if raise_first:
                         raise
                     self._start_failure = exc
+                    failures += 1
                     if not failing:
                         failing = True
                         self._failing_slots += 1
@@ -527,6 +529,16 @@ class Pool:
                     continue
                 if self._failing_slots == int(failing):  # no other slot fails
                     self._start_failure = None
+                if failures:
+                    # Said, as the failures were: a reset that failed, or
+                    # a pool that could not replace its workers, completes.
+                    logger.info(
+                        "pool %s: worker %d started, after %d failed start(s)",
+                        self.name,
+                        worker.pid,
+                        failures,
+                        extra={"pool": self.name, "pid": worker.pid},
+                    )
                 return worker
         finally:
             if failing:
