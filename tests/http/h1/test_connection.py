@@ -504,3 +504,22 @@ async def test_connection_serves_an_h2c_upgrade_request_over_http11() -> None:
         data = await read_until_closed(client)
     paths = [json.loads(body)["path"] for _, _, body in responses(data, ["GET", "GET"])]
     assert paths == ["/up", "/next"]
+
+
+async def test_connection_answers_connect_501_without_the_app() -> None:
+    # A 2xx to CONNECT would turn the connection into a tunnel; this is no
+    # proxy, so the app never sees one (as on the hypercorn side).
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scopes.append(scope)
+        await echo(scope, receive, send)
+
+    async with connection(app) as (client, _):
+        await client.send_all(
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        )
+        data = await read_until_closed(client)
+    assert data.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+    assert data.endswith(b"CONNECT is not supported: this server is not a proxy.\n")
+    assert scopes == []

@@ -36,7 +36,8 @@ scope per wait (a CancelScope per request costs more than the parsing):
 The connection closes after a response when the client or the app asked
 for it, HTTP/1.0 without keep-alive, a body the app left unread, a
 framing error (answered 400 first), a websocket upgrade (refused until a
-websocket front exists), or a graceful shutdown (``shutdown``). Closing
+websocket front exists), a ``CONNECT`` (answered 501: this is no proxy, and
+it never reaches the app), or a graceful shutdown (``shutdown``). Closing
 half-closes first and reads what is still coming for a moment, so the last
 response is not lost to a reset.
 
@@ -102,6 +103,7 @@ _BUSY: Final = "busy"  # nothing: the app runs (its deadline starts the reader)
 _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _CONTINUE: Final = informational(100, ())
+_NOT_A_PROXY: Final = "CONNECT is not supported: this server is not a proxy.\n"
 
 
 @attrs.frozen
@@ -375,6 +377,11 @@ class H1Connection:
         try:
             if head.upgrade == b"websocket" and head.method == "GET":
                 await self._refuse_websocket(exchange)
+                return False
+            if head.method == "CONNECT":
+                # Not a proxy: a 2xx from the app would make this
+                # connection a tunnel. Answered as hypercorn's side does.
+                await self._write_final(simple_response(501, _NOT_A_PROXY))
                 return False
             await self._app(exchange.scope(), exchange.receive, exchange.send)
         except Exception as error:
