@@ -180,7 +180,12 @@ def test_stop_force_ends_a_graceful_stop_at_once(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
-    assert "again: stopping now" in server.output
+    # In the order it happened, and said to be over.
+    log = server.output
+    graceful = log.index("stopping: letting requests in flight finish")
+    assert graceful < log.index("again: stopping now")
+    assert log.count("letting requests in flight finish") == 1
+    assert "stopped at once; requests in flight were cut" in log
 
 
 def test_stop_without_a_pid_file_is_one_line(

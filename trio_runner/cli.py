@@ -280,4 +280,7 @@ async def _run_server(config: Config) -> int:
             nursery.cancel_scope.cancel()
     if failure is not None:
         raise failure
-    return EXIT_FORCED if forced else 0
+    if forced:
+        logger.warning("stopped at once; requests in flight were cut")
+        return EXIT_FORCED
+    return 0

@@ -110,6 +110,12 @@ class Server:
 
     def stop(self) -> None:
         """Begin a graceful stop; ``run`` returns when it is done."""
+        if not self._stopping.is_set():
+            # Said now, not once run() wakes: a forced stop may come first.
+            logger.info(
+                "stopping: letting requests in flight finish (up to %g s)",
+                self.config.endure.grace_period,
+            )
         self._stopping.set()
 
     async def reset(self) -> None:
@@ -208,9 +214,6 @@ class Server:
             task_status.started(self)
             await self._stopping.wait()
             grace = config.endure.grace_period
-            logger.info(
-                "stopping: letting requests in flight finish (up to %g s)", grace
-            )
             # The servers stop accepting at once and drain in-flight
             # requests for up to grace_period before it returns.
             fronts.cancel_scope.cancel()
