@@ -34,8 +34,10 @@ import trio
 from trio_runner.errors import (
     BadRpcCall,
     BindError,
+    FrameCorrupted,
     RemoteProtocolError,
     RpcError,
+    ScriptNotFound,
     TrioRunnerError,
 )
 from trio_runner.process.unix import UnixSocketFile, bind_unix_socket
@@ -177,10 +179,17 @@ class RpcServer:
                         await slots.acquire()
                         calls.start_soon(call, request)
                 except RemoteProtocolError as exc:
-                    logger.warning(
-                        "rpc: closing a connection that sent a broken frame: %s", exc
-                    )
-                    await send(encode_error(0, "", Codec.GOB, str(exc)))
+                    if isinstance(exc, FrameCorrupted | ScriptNotFound):
+                        # The decoder's words are about workers; here the
+                        # peer is whatever connected to the RPC address.
+                        text = (
+                            "it does not speak goridge RPC (no valid frame "
+                            f"header; it sent {decoder.buffered[:60]!r})"
+                        )
+                    else:
+                        text = f"it sent a broken frame: {exc}"
+                    logger.warning("rpc: closing a connection: %s", text)
+                    await send(encode_error(0, "", Codec.GOB, text))
                     break
 
     async def _answer(self, request: RpcRequest) -> bytes:
