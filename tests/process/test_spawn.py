@@ -22,6 +22,7 @@ from trio_runner.config.model import PoolConfig
 from trio_runner.errors import WorkerStartError
 from trio_runner.pool import open_pool
 from trio_runner.process import PHP_LIBRARY, ProcessSpawner, Worker, worker_environment
+from trio_runner.process.terminate import describe_exit
 from trio_runner.protocol import Response, State
 
 pytestmark = pytest.mark.php
@@ -183,3 +184,16 @@ async def test_spawn_unknown_server_user_is_refused() -> None:
         async with trio.open_nursery() as nursery:
             with pytest.raises(WorkerStartError, match="'no-such-user-here' does not"):
                 await spawner.spawn(task_nursery=nursery, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("returncode", "text"),
+    [
+        (3, "exit code 3"),
+        (0, "exit code 0"),
+        (-9, "killed by SIGKILL"),
+        (-11, "killed by SIGSEGV"),
+    ],
+)
+def test_describe_exit_names_the_signal(returncode: int, text: str) -> None:
+    assert describe_exit(returncode) == text

@@ -186,7 +186,9 @@ def test_connection_eof_between_frames_is_relay_closed() -> None:
     connection = ready()
     connection.request(Payload(b"{}"))
     connection.receive_data(b"")
-    with pytest.raises(RelayClosed, match="closed its relay while awaiting"):
+    with pytest.raises(
+        RelayClosed, match="closed its relay before answering its request"
+    ):
         connection.next_event()
     assert connection.state is State.BROKEN
 

@@ -67,6 +67,7 @@ from trio_runner.pool.supervisor import (
     supervise,
 )
 from trio_runner.process.spawn import Spawner
+from trio_runner.process.terminate import describe_exit
 from trio_runner.process.worker import Retirement, Worker, WorkerState
 from trio_runner.protocol import ErrorReply, Payload, Response, StopRequest
 
@@ -606,11 +607,10 @@ class Pool:
         reason = worker.retirement
         if reason is Retirement.EXITED:
             logger.warning(
-                "pool %s: worker %d exited unexpectedly (exit code %s); "
-                "starting a replacement",
+                "pool %s: worker %d exited unexpectedly (%s); starting a replacement",
                 self.name,
                 worker.pid,
-                worker.process.returncode,
+                describe_exit(worker.process.returncode),
                 extra={"pool": self.name, "pid": worker.pid, "reason": reason.value},
             )
         elif reason is Retirement.MAX_JOBS:

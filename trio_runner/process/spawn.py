@@ -40,7 +40,7 @@ from trio_runner.errors import (
 )
 from trio_runner.process.output import OutputTail, pump_output
 from trio_runner.process.relay import Link, PipeRelay, Relay
-from trio_runner.process.terminate import kill_and_reap
+from trio_runner.process.terminate import describe_exit, kill_and_reap
 
 __all__ = [
     "PHP_LIBRARY",
@@ -287,7 +287,7 @@ class ProcessSpawner:
         else:
             reason = str(exc) or type(exc).__name__
         if exit_code is not None:
-            reason += f" (exit code {exit_code})"
+            reason += f" ({describe_exit(exit_code)})"
         stdout = output  # in pipe mode, nothing else has shown it
         logged = tail.text()
         output = "\n".join(part for part in (stdout, logged) if part)

@@ -16,7 +16,7 @@ import trio
 if TYPE_CHECKING:
     from trio_runner.process.spawn import WorkerProcess
 
-__all__ = ["kill", "kill_and_reap", "reap"]
+__all__ = ["describe_exit", "kill", "kill_and_reap", "reap"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +64,14 @@ async def reap(process: WorkerProcess) -> None:
             _KILL_WAIT,
             extra={"pid": process.pid},
         )
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``exit code 3``, or ``killed by SIGKILL`` for a negative code."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exit code {returncode}"

@@ -78,6 +78,14 @@ class State(enum.Enum):
     BROKEN = "broken"
 
 
+# What the worker was at when its relay closed, for the error message.
+_DOING = {
+    State.HANDSHAKING: "during the handshake",
+    State.AWAITING: "before answering its request",
+    State.STREAMING: "in the middle of a streamed response",
+    State.CANCELLING: "while cancelling a streamed response",
+}
+
 # What each outgoing call needs and leads to: (method, from) -> to.
 _SEND = {
     ("handshake", State.NEW): State.HANDSHAKING,
@@ -202,7 +210,8 @@ class WorkerConnection:
                 "the worker closed its relay in the middle of a frame "
                 f"({len(trailing)} bytes of it arrived)"
             )
-        return f"the worker closed its relay while {self.state.value}"
+        doing = _DOING.get(self.state, f"while {self.state.value}")
+        return f"the worker closed its relay {doing}"
 
     def _handle(self, frame: Frame) -> Event | None:
         state = self.state
