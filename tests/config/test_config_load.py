@@ -360,7 +360,8 @@ SERVER_ERRORS = [
     pytest.param(
         '[server]\ncommand = "${PHP_COMMAND}"',
         "roadrunner.toml: server.command must be a command such as "
-        '"php worker.php" or ["php", "worker.php"], got ""',
+        '"php worker.php" or ["php", "worker.php"], got "" '
+        "(${PHP_COMMAND} is not set or empty)",
         id="command-empty-after-expansion",
     ),
     pytest.param(
@@ -1099,3 +1100,18 @@ def test_load_config_keeps_what_it_read_for_rpc_config(tmp_path) -> None:
         "server": {"command": "php w.php"},
         "rpc": {"listen": "tcp://127.0.0.1:7001"},
     }
+
+
+def test_load_error_names_the_variable_that_was_not_set(tmp_path: Path) -> None:
+    # "got 127.0.0.1:" alone leaves the user guessing why the port is gone.
+    text = f'{SERVER}[http]\naddress = "127.0.0.1:${{PORT}}"\n'
+    with pytest.raises(ConfigError, match=r"\(\$\{PORT\} is not set or empty\)$"):
+        load_config(tmp_path / "roadrunner.toml", text=text, env={})
+    # Set, it is no part of the message; a default that is used is fine.
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            tmp_path / "roadrunner.toml",
+            text=f'{SERVER}[http]\naddress = "${{HOST}}:${{PORT:-x}}"\n',
+            env={"HOST": "127.0.0.1"},
+        )
+    assert "not set" not in str(info.value)

@@ -122,12 +122,16 @@ def config_from_mapping(
     )
 
 
-def expand_env(text: str, env: Mapping[str, str]) -> str:
+def expand_env(
+    text: str, env: Mapping[str, str], unset: list[str] | None = None
+) -> str:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in ``text``; ``$$`` is ``$``.
 
     An unset variable expands to "" (as in RoadRunner). The default is used
     when the variable is unset or empty, and may itself hold ``${...}``. A
     ``$`` before anything else is kept as it is.
+
+    The names of variables that expanded to "" are added to ``unset``.
 
     Raises:
         ValueError: an unclosed ``${`` or a bad variable name.
@@ -145,7 +149,11 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
             if not _VAR_NAME.fullmatch(name):
                 raise ValueError(f"{show(name)} is not a variable name")
             value = env.get(name, "")
-            out.append(expand_env(default, env) if sep and not value else value)
+            if sep and not value:
+                value = expand_env(default, env, unset)
+            elif not value and unset is not None:
+                unset.append(name)
+            out.append(value)
             i = end + 1
         else:
             out.append("$")
@@ -313,6 +321,8 @@ class _Reader:
 
     origin: str
     overridden: frozenset[_Path]
+    # Where a ${VAR} expanded to nothing, and which: errors there say so.
+    unset: dict[_Path, list[str]] = attrs.field(factory=dict)
 
     def origin_of(self, path: _Path) -> str:
         """Who set ``path`` or a table holding it: an override, else the file."""
@@ -322,16 +332,25 @@ class _Reader:
         return self.origin
 
     def error(self, path: _Path, message: str) -> ConfigError:
+        names = self.unset.get(path)
+        if names:
+            listed = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+            verb = "is" if len(names) == 1 else "are"
+            message += f" ({listed} {verb} not set or empty)"
         return ConfigError(f"{self.origin_of(path)}: {_dotted(path)} {message}")
 
     def expand(self, value: Any, path: _Path, env: Mapping[str, str]) -> Any:
         """``value`` with ``${VAR}`` expanded in every string in it."""
         if isinstance(value, str):
+            unset: list[str] = []
             try:
-                return expand_env(value, env)
+                expanded = expand_env(value, env, unset)
             except ValueError as exc:
                 message = f"has a bad ${{...}} in {show(value)}: {exc}"
                 raise self.error(path, message) from exc
+            if unset:
+                self.unset.setdefault(path, []).extend(unset)
+            return expanded
         if isinstance(value, dict):
             return {k: self.expand(v, (*path, k), env) for k, v in value.items()}
         if isinstance(value, list):
