@@ -112,9 +112,11 @@ def ensure_tools() -> None:
         missing.append("wrk")
     if missing:
         print(f"installing from Debian: {' '.join(missing)}", flush=True)
-        _run_root(["apt-get", "update", "-qq"])
+        lock = ["-o", "DPkg::Lock::Timeout=300"]  # wait for another apt
+        _run_root(["apt-get", *lock, "update", "-qq"])
         _run_root(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+            ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends"]
+            + missing
         )
 
 
