@@ -114,10 +114,8 @@ def ensure_tools() -> None:
         print(f"installing from Debian: {' '.join(missing)}", flush=True)
         lock = ["-o", "DPkg::Lock::Timeout=300"]  # wait for another apt
         _run_root(["apt-get", *lock, "update", "-qq"])
-        _run_root(
-            ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends"]
-            + missing
-        )
+        install = ["install", "-y", "-qq", "--no-install-recommends", *missing]
+        _run_root(["apt-get", *lock, *install])
 
 
 def free_port() -> int:
