@@ -854,3 +854,19 @@ async def test_pool_stops_a_worker_let_go_while_handed_to_a_waiting_request() ->
                 await worker.wait_stopped()
         assert answers == [b"part0"]  # served by the replacement
         assert worker not in pool.workers
+
+
+async def test_pool_logs_each_worker_start_and_stop_at_debug(caplog) -> None:
+    # What `logs.channels.pool.level = "debug"` is for: every worker's life.
+    caplog.set_level(logging.DEBUG, "trio_runner.pool")
+    spawner = FakeSpawner()
+    async with running(spawner, num_workers=1, max_jobs=1) as pool:
+        first = spawner.started[0].pid
+        await pool.exec(request())
+        with trio.fail_after(5):
+            while len(spawner.alive) != 1 or spawner.alive[0].pid == first:
+                await trio.sleep(0.01)
+    assert f"pool http: worker {first} started in " in caplog.text
+    assert f"pool http: worker {first} stopped (max_jobs) after 1 request(s)" in (
+        caplog.text
+    )

@@ -560,10 +560,18 @@ class Pool:
     async def _start_worker(self) -> Worker:
         assert self._nursery is not None
         generation = self._generation
+        began = trio.current_time()
         spawned = await self._spawner.spawn(
             task_nursery=self._nursery, timeout=self.config.allocate_timeout
         )
         worker = Worker(spawned)
+        logger.debug(
+            "pool %s: worker %d started in %.0f ms",
+            self.name,
+            worker.pid,
+            (trio.current_time() - began) * 1000,
+            extra={"pool": self.name, "pid": worker.pid},
+        )
         if generation != self._generation:
             # It booted the code from before a reset that came meanwhile.
             worker.mark(Retirement.RESET)
@@ -579,10 +587,19 @@ class Pool:
         finally:
             self._workers.discard(worker)
             self._allocator.remove(worker)
+            reason = worker.retirement or Retirement.SHUTDOWN
+            logger.debug(
+                "pool %s: worker %d stopped (%s) after %d request(s), %s",
+                self.name,
+                worker.pid,
+                reason.value,
+                worker.execs,
+                describe_exit(worker.process.returncode),
+                extra={"pool": self.name, "pid": worker.pid, "reason": reason.value},
+            )
             if not self._closing:
                 # Counted once it is gone: a worker marked for its ttl may
                 # still crash, and then that is why it left.
-                reason = worker.retirement or Retirement.SHUTDOWN
                 self._restarts[reason.value] += 1
 
     def _offer(self, worker: Worker) -> None:
