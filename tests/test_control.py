@@ -23,7 +23,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from tests.servers import wait_for_line, worker_pids, write_config
+from tests.servers import PHP, wait_for_line, worker_pids, write_config
 from trio_runner import control
 from trio_runner.cli import main
 from trio_runner.control import format_age, format_memory
@@ -343,3 +343,30 @@ def test_workers_interactive_without_a_terminal_prints_a_table_each_second(
     assert control._workers(Client(), ["http"], True, console) == 0  # type: ignore[arg-type]
     assert out.getvalue().count("Workers of pool http (1)") == 3
     assert out.getvalue().count("4242") == 3
+
+
+@pytest.mark.php
+def test_reset_into_a_broken_script_quotes_php(
+    tmp_path: Path, rpc_socket: Path
+) -> None:
+    # The operator who runs `reset` may not be reading the server's log:
+    # what PHP said goes to them too, and the old workers serve on.
+    script = tmp_path / "worker.php"
+    script.write_text((PHP / "http_exit_on_path.php").read_text())
+    config = tmp_path / "roadrunner.toml"
+    config.write_text(
+        f'version = "3"\n[server]\ncommand = "php {script}"\n'
+        '[http]\naddress = "127.0.0.1:0"\n[http.pool]\nnum_workers = 1\n'
+        f'[rpc]\nlisten = "unix://{rpc_socket}"\n'
+    )
+    with ServerProcess(config, start_timeout=TIMEOUT) as server:
+        assert server.url is not None
+        before = httpx.get(server.url + "/", timeout=TIMEOUT).text
+        script.write_text("<?php syntax error\n")
+        result = command("reset", "-c", str(config))
+        after = httpx.get(server.url + "/", timeout=TIMEOUT).text
+        script.write_text((PHP / "http_exit_on_path.php").read_text())
+    assert result.returncode == 1
+    assert "the reset failed, the old workers serve on" in result.stderr
+    assert "syntax error" in result.stderr
+    assert after == before

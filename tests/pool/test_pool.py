@@ -863,9 +863,6 @@ async def test_pool_logs_each_worker_start_and_stop_at_debug(caplog) -> None:
     async with running(spawner, num_workers=1, max_jobs=1) as pool:
         first = spawner.started[0].pid
         await pool.exec(request())
-        with trio.fail_after(5):
-            while len(spawner.alive) != 1 or spawner.alive[0].pid == first:
-                await trio.sleep(0.01)
     assert f"pool http: worker {first} started in " in caplog.text
     assert f"pool http: worker {first} stopped (max_jobs) after 1 request(s)" in (
         caplog.text

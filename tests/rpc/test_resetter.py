@@ -29,8 +29,8 @@ async def test_resetter_reports_a_reset_that_cannot_start_at_once(
         assert trio.current_time() - start < 1
         spawner.boot = None
     assert str(info.value).startswith(
-        "pool http: the reset failed, the old workers serve on: fake worker "
-        "failed to start"
+        "pool http: the reset failed, the old workers serve on (the pool keeps "
+        "trying): fake worker failed to start"
     )
 
 

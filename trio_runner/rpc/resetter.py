@@ -46,9 +46,11 @@ class Resetter:
             try:
                 await pool.reset()
             except WorkerStartError as exc:
-                first = str(exc).splitlines()[0]
+                # With the worker's own words, which `reset` prints: the
+                # operator who ran it may not be reading the server's log.
                 raise RpcError(
-                    f"pool {name}: the reset failed, the old workers serve on: {first}"
+                    f"pool {name}: the reset failed, the old workers serve on "
+                    f"(the pool keeps trying): {exc}"
                 ) from None
             await pool.wait_ready()
             return True
