@@ -22,8 +22,10 @@ import psutil
 import pytest
 import trio
 
-from tests.php_workers import child_processes
+from tests.php_workers import child_processes, php
 from tests.servers import running
+from trio_runner.config.model import PoolConfig
+from trio_runner.pool import open_pool
 from trio_runner.process.reaper import MARK, Reaper
 
 ROOT = Path(__file__).parents[2]
@@ -176,3 +178,15 @@ async def test_reaper_that_died_is_warned_about_once(
         assert f"the reaper (pid {pid}) exited" in warnings[0].getMessage()
         assert reaper.pid is None
     assert {child.pid for child in child_processes()} == {p.pid for p in sleepers}
+
+
+@pytest.mark.php
+async def test_reaper_runs_while_a_pool_runs_and_is_reaped_with_it() -> None:
+    with trio.fail_after(10):
+        async with open_pool(php("echo.php"), config=PoolConfig(num_workers=2)) as pool:
+            workers = {worker.pid for worker in pool.workers}
+            children = {child.pid: child for child in child_processes()}
+            [reaper] = set(children) - workers
+            assert MARK in children[reaper].cmdline()
+            assert os.getpgid(reaper) == reaper
+    assert child_processes() == [], "the reaper is gone and reaped"
