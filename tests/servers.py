@@ -2,8 +2,10 @@
 
 ``worker_pids`` reads the pids from the server's ready line. A server
 started with ``tagged_environment`` passes the tag on to every worker it
-spawns, replacements included, so ``tagged_processes`` can show that none
-outlived it even when the test never saw its pid.
+spawns, replacements included, and to its reaper, so ``tagged_processes``
+can show that none outlived it even when the test never saw its pid.
+Besides its workers, a server has one more child: its reaper
+(``is_reaper``, ``reaper_of``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import psutil
 import trio
 
+from trio_runner.process.reaper import MARK
 from trio_runner.testing.process import ServerProcess
 
 TESTS = Path(__file__).parent
@@ -48,6 +51,22 @@ def worker_pids(log: str) -> list[int]:
     match = _READY.search(log)
     assert match is not None, f"no ready line in the log:\n{log}"
     return [int(pid) for pid in match[1].split(", ")]
+
+
+def is_reaper(process: psutil.Process) -> bool:
+    """Whether ``process`` is a server's reaper (trio_runner/process/reaper.py)."""
+    try:
+        return MARK in process.cmdline()
+    except psutil.Error:  # gone, or a zombie
+        return False
+
+
+def reaper_of(server: ServerProcess) -> int:
+    """The pid of ``server``'s reaper; there must be exactly one."""
+    children = psutil.Process(server.pid).children()
+    reapers = [child.pid for child in children if is_reaper(child)]
+    assert len(reapers) == 1, f"reapers: {reapers}, children: {children}"
+    return reapers[0]
 
 
 def running(pids: Iterable[int]) -> list[int]:

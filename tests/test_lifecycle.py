@@ -32,6 +32,8 @@ import trio
 from tests.php_workers import child_processes
 from tests.servers import (
     PHP,
+    is_reaper,
+    reaper_of,
     running,
     tagged_environment,
     tagged_processes,
@@ -560,7 +562,7 @@ async def test_lifecycle_ten_resets_with_a_worker_killed_midway_leave_two_worker
 
     workers = {worker.pid for worker in pool.workers}
     assert pids <= workers
-    children = {child.pid for child in child_processes()}
+    children = {child.pid for child in child_processes() if not is_reaper(child)}
     assert children == workers
     assert set(running(children)) == children, "no zombie among them"
 
@@ -619,35 +621,54 @@ def free_port() -> int:
 
 
 @pytest.mark.parametrize("relay", ["pipes", "tcp"])
-def test_lifecycle_workers_exit_on_their_own_when_the_server_is_killed(
+def test_lifecycle_sigkilled_server_leaves_no_worker_behind(
     php_server_process: StartServer, tmp_path: Path, relay: str
 ) -> None:
     if relay == "tcp":
         relay = f"tcp://127.0.0.1:{free_port()}"
+    env, tag = tagged_environment()
     server = start(
         php_server_process,
         tmp_path,
         "http_sleep.php",
         f"server.relay={relay}",
         num_workers=2,
+        env=env,
     )
     workers = worker_pids(server.output)
+    reaper = reaper_of(server)
     assert server.url is not None
     try:
         with ThreadPoolExecutor(1) as executor:
-            # One worker is busy for 2 s: it finds its relay closed when it
-            # answers, and exits then (spawn.py's docstring says why not
-            # sooner); the idle one at once.
-            executor.submit(_get_ignoring_errors, server.url + "/?s=2")
-            wait_for_line(server, "sleeping 2 s", timeout=TIMEOUT)
+            # One worker is busy for a minute: on its own it would notice
+            # the closed relay only then. The reaper kills it at once.
+            executor.submit(_get_ignoring_errors, server.url + "/?s=60")
+            wait_for_line(server, "sleeping 60 s", timeout=TIMEOUT)
             server.kill()
             server.wait(TIMEOUT)
-            killed = time.monotonic()
-            wait_gone(workers, timeout=5.0)
-            assert time.monotonic() - killed < 5.0
+            wait_gone([*workers, reaper], timeout=2.0)
+            assert tagged_processes(tag) == []
     finally:
         for pid in running(workers):  # only this server's workers
             os.kill(pid, signal.SIGKILL)
+
+
+def test_lifecycle_graceful_stop_leaves_no_reaper_behind(
+    php_server_process: StartServer, tmp_path: Path
+) -> None:
+    env, tag = tagged_environment()
+    server = start(
+        php_server_process, tmp_path, "http_sleep.php", num_workers=2, env=env
+    )
+    workers = worker_pids(server.output)
+    reaper = reaper_of(server)
+    assert running([reaper]) == [reaper]
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(TIMEOUT) == 0
+    # Closed and reaped before the server exited (tests/process/test_reaper.py
+    # pins the reaping: no zombie either).
+    assert running([*workers, reaper]) == []
+    assert tagged_processes(tag) == []
 
 
 def _get_ignoring_errors(url: str) -> None:

@@ -27,7 +27,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.servers import write_config
+from tests.servers import is_reaper, write_config
 from trio_runner.testing.process import ServerProcess
 
 pytestmark = pytest.mark.php
@@ -59,7 +59,11 @@ def _workers(server: ServerProcess) -> list[psutil.Process]:
         children = psutil.Process(server.pid).children()
     except psutil.NoSuchProcess:
         return []
-    return [child for child in children if child.status() != psutil.STATUS_ZOMBIE]
+    return [
+        child
+        for child in children
+        if child.status() != psutil.STATUS_ZOMBIE and not is_reaper(child)
+    ]
 
 
 def test_load_survives_max_jobs_resets_and_kills(

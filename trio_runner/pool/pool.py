@@ -66,6 +66,7 @@ from trio_runner.pool.supervisor import (
     process_rss,
     supervise,
 )
+from trio_runner.process import reaper
 from trio_runner.process.spawn import Spawner
 from trio_runner.process.terminate import describe_exit
 from trio_runner.process.worker import Retirement, Worker, WorkerState
@@ -199,9 +200,13 @@ class Pool:
                 its output. Every other worker has been stopped.
 
         On cancellation every worker is killed and reaped before this returns.
+        While it runs, the server's reaper (``process/reaper.py``) is kept
+        running for the workers' sake; the last pool to stop closes it.
         """
         failure: WorkerStartError | None = None
-        async with trio.open_nursery() as nursery:
+        # Outside the nursery, so that the reaper is closed only once every
+        # worker of this pool has been reaped.
+        async with reaper.open_reaper(), trio.open_nursery() as nursery:
             self._nursery = nursery
             failure = await self._start_slots(self._slot_count())
             if failure is None:

@@ -1,4 +1,7 @@
-"""PHP worker processes: spawning, relays, the worker lifecycle, termination."""
+"""PHP worker processes: spawning, relays, the worker lifecycle, termination.
+
+``reaper.py`` kills the workers of a server that died without stopping them.
+"""
 
 from __future__ import annotations
 

@@ -9,11 +9,13 @@ killed and reaped before the error leaves.
 
 Workers get their own process group (as RoadRunner's Setpgid), so a Ctrl-C
 in the terminal reaches only the server, which then stops them in order.
-A server killed with SIGKILL leaves its workers to notice on their own:
-an idle worker reads end of file on its relay and exits at once; a busy
-one only when its request is over. (The kernel's parent-death signal
-cannot do better here: it fires when the *thread* that forked exits, and
-trio forks in a thread of its cache, which ends after 10 idle seconds.)
+Each group is registered with the reaper (``reaper.py``) as soon as it is
+spawned, and forgotten once its leader is reaped (``terminate.py``): if the
+server dies without stopping its workers, SIGKILL included, the reaper
+kills every group still registered, so a worker busy with a request does
+not outlive the server. (The kernel's parent-death signal cannot do that
+here: it fires when the *thread* that forked exits, and trio forks in a
+thread of its cache, which ends after 10 idle seconds.)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from trio_runner.errors import (
     ScriptNotFound,
     WorkerStartError,
 )
+from trio_runner.process import reaper
 from trio_runner.process.output import OutputTail, pump_output
 from trio_runner.process.relay import Link, PipeRelay, Relay
 from trio_runner.process.terminate import describe_exit, kill_and_reap
@@ -168,9 +171,6 @@ class ProcessSpawner:
         stdio = self.relay.uses_stdio
         uid, gid, groups = _identity(self.user)
         try:
-            # TODO: #4 a busy worker outlives a SIGKILLed server until its
-            # request ends (module docstring); a reaper process watching the
-            # server would close that gap.
             process = await trio.lowlevel.open_process(
                 list(self.argv),
                 stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
@@ -185,6 +185,8 @@ class ProcessSpawner:
             )
         except OSError as exc:
             raise self._cannot_start(exc.strerror) from exc
+        # Its group is killed if the server dies; reap() forgets it.
+        reaper.watch(process.pid)
         tail = OutputTail()
         drained = trio.Event()
         assert process.stderr is not None and process.stdout is not None

@@ -1,7 +1,8 @@
 """Ending worker processes: always killed or exited, always reaped.
 
 Graceful stop (stop frame, then a grace period) lives in ``worker.py``; this
-module is the last step every path goes through.
+module is the last step every path goes through, and where the reaper
+(``reaper.py``) is told a worker's group is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import signal
 from typing import TYPE_CHECKING
 
 import trio
+
+from trio_runner.process import reaper
 
 if TYPE_CHECKING:
     from trio_runner.process.spawn import WorkerProcess
@@ -53,17 +56,22 @@ async def kill_and_reap(process: WorkerProcess) -> None:
 
 
 async def reap(process: WorkerProcess) -> None:
-    """Wait for ``process`` to exit, shielded, for at most a few seconds."""
-    with trio.CancelScope(shield=True), trio.move_on_after(_KILL_WAIT) as scope:
+    """Wait for ``process`` to exit, shielded, for at most a few seconds.
+
+    Once it is reaped its pid may be reused, so the reaper forgets its
+    group; one that did not exit stays watched.
+    """
+    with trio.CancelScope(shield=True), trio.move_on_after(_KILL_WAIT):
         await process.wait()
-    if scope.cancelled_caught:
-        logger.error(
-            "worker %d did not exit %.0f s after SIGKILL; it may be stuck in the "
-            "kernel",
-            process.pid,
-            _KILL_WAIT,
-            extra={"pid": process.pid},
-        )
+    if process.returncode is not None:
+        await reaper.forget(process.pid)
+        return
+    logger.error(
+        "worker %d did not exit %.0f s after SIGKILL; it may be stuck in the kernel",
+        process.pid,
+        _KILL_WAIT,
+        extra={"pid": process.pid},
+    )
 
 
 def describe_exit(returncode: int | None) -> str:
