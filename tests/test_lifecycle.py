@@ -4,7 +4,8 @@ Each test runs the real server (a child process, or in-process where it
 needs the pool's API) with real PHP workers from tests/php/, and pins what
 a client sees, in status codes and seconds, when a worker misbehaves: it
 writes to stdout, throws at boot, floods stderr, outlives a ttl, cannot
-boot any more, or the server is reset, stopped or killed under it.
+boot any more, fails part-way through a streamed response, or the server is
+reset, stopped or killed under it.
 
 tests/pool/ pins the same rules against fake workers on a fake clock; these
 check the figures hold with PHP, pipes, sockets and signals. Only processes
@@ -674,3 +675,55 @@ def test_lifecycle_graceful_stop_leaves_no_reaper_behind(
 def _get_ignoring_errors(url: str) -> None:
     with contextlib.suppress(httpx.HTTPError):
         httpx.get(url, timeout=TIMEOUT)
+
+
+# -- 9. a streamed response that fails part-way --------------------------------
+
+
+def get_cut_short(url: str) -> tuple[int, bytes]:
+    """GET ``url``, whose chunked body must end without its last chunk;
+    the status and the body bytes that did arrive."""
+    received: list[bytes] = []
+    with httpx.stream("GET", url, timeout=TIMEOUT) as response:
+        with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked"):
+            received.extend(response.iter_raw())
+    return response.status_code, b"".join(received)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("/throw", "generator failed"), ("/psr7", "body stream failed")],
+)
+def test_lifecycle_stream_that_throws_is_cut_short_and_the_worker_serves_on(
+    php_server_process: StartServer, tmp_path: Path, path: str, message: str
+) -> None:
+    server = start(php_server_process, tmp_path, "http_stream_fails.php")
+    [first] = worker_pids(server.output)
+    assert server.url is not None
+
+    # Not a complete 200: the server drops the connection before the last
+    # chunk, as it does when a worker is killed mid-stream.
+    assert get_cut_short(server.url + path) == (200, b"part1\n")
+    # The exception's message, from PHP's stderr and from the error frame.
+    wait_for_line(server, f"RuntimeException: {message}", timeout=TIMEOUT)
+    failed = f"GET {path} failed: PHP answered with an error: {message}"
+    wait_for_line(server, failed, timeout=TIMEOUT)
+
+    # An error frame is a soft error (PROTOCOL.md 3.8): the worker stays.
+    after, _ = timed_get(server.url + "/pid")
+    assert pid_of(after) == first
+
+
+def test_lifecycle_fatal_error_mid_stream_is_cut_short_and_replaces_the_worker(
+    php_server_process: StartServer, tmp_path: Path
+) -> None:
+    server = start(php_server_process, tmp_path, "http_stream_fails.php")
+    [first] = worker_pids(server.output)
+    assert server.url is not None
+
+    assert get_cut_short(server.url + "/fatal") == (200, b"part1\n")
+    wait_for_line(server, "PHP Fatal error:  Allowed memory size", timeout=TIMEOUT)
+    wait_gone([first], timeout=TIMEOUT)
+
+    after, _ = timed_get(server.url + "/pid")
+    assert pid_of(after) != first

@@ -292,16 +292,27 @@ async def test_bridge_internal_error_is_500_and_logged_at_error(
     assert caplog.records[0].levelno == logging.ERROR
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        WorkerTimeout("exec_ttl", pid=9),
+        WorkerCrashed("closed its relay while streaming", pid=9),
+        SoftError("generator failed", pid=9),  # PHP's body threw mid-stream
+    ],
+    ids=type,
+)
 async def test_bridge_error_mid_stream_truncates_the_response(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, error: TrioRunnerError
 ) -> None:
-    error = WorkerTimeout("exec_ttl", pid=9)
     fake = FakeExchanger(failing(error, chunk(200, b"part")))
     reply = await call(HttpBridge(fake))
     assert reply.status == 200
     assert reply.body == b"part"
     assert not reply.complete  # the server closes the connection: truncated
     assert caplog.records[0].__dict__["pid"] == 9
+    message = caplog.records[0].getMessage()
+    assert str(error) in message
+    assert message.endswith("(mid-response: the client gets it cut short)")
 
 
 async def test_bridge_refuses_declared_oversized_body_before_reading() -> None:

@@ -245,3 +245,50 @@ async def test_php_h2c_body_refused_early_then_the_connection_serves_on(
     assert refused.reset in (None, h2.errors.ErrorCodes.NO_ERROR)
     assert (after.status, after.body) == (200, b"done /after")
     assert client.goaway is None
+
+
+async def read_raw(response: httpx.Response, into: list[bytes]) -> None:
+    """Read the body into ``into``, which keeps what came before a failure."""
+    async for data in response.aiter_raw():
+        into.append(data)
+
+
+@pytest.mark.parametrize("path", ["/throw", "/psr7"])
+@fronts
+async def test_php_stream_that_throws_is_cut_short_over_http11(
+    php_server: Any, caplog: pytest.LogCaptureFixture, front: str, path: str
+) -> None:
+    caplog.set_level(logging.WARNING, "trio_runner.http")
+    with trio.fail_after(TIMEOUT):
+        server = await start(php_server, "http_stream_fails.php", front=front)
+        async with httpx.AsyncClient() as client:
+            before = await client.get(f"{server.http_url}/pid")
+            received: list[bytes] = []
+            async with client.stream("GET", f"{server.http_url}{path}") as response:
+                # No last chunk: the server closed the connection instead.
+                with pytest.raises(httpx.RemoteProtocolError, match="incomplete"):
+                    await read_raw(response, received)
+            after = await client.get(f"{server.http_url}/pid")
+    assert (response.status_code, b"".join(received)) == (200, b"part1\n")
+    assert after.text == before.text  # an error frame: the worker stays
+    [failure] = [r for r in caplog.records if r.name == "trio_runner.http.bridge"]
+    assert "PHP answered with an error" in failure.getMessage()
+
+
+@pytest.mark.parametrize("path", ["/throw", "/psr7", "/fatal"])
+async def test_php_stream_that_fails_is_reset_over_http2(
+    php_server: Any, path: str
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        server = await start(php_server, "http_stream_fails.php")
+        async with open_h2(server.http_address) as client:
+            before = await client.wait_ended(await client.request("GET", "/pid"))
+            cut = await client.wait_ended(await client.request("GET", path))
+            # The connection serves on; only the failed stream was reset.
+            after = await client.wait_ended(await client.request("GET", "/pid"))
+    assert (cut.status, cut.body) == (200, b"part1\n")
+    assert not cut.ended
+    assert cut.reset == h2.errors.ErrorCodes.INTERNAL_ERROR
+    assert (after.status, client.goaway) == (200, None)
+    # A fatal error ends the process: a replacement answers next.
+    assert (after.body == before.body) is (path != "/fatal")

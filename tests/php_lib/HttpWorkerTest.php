@@ -155,7 +155,7 @@ final class HttpWorkerTest extends TestCase
         self::assertTrue($http->worker()->hasResponded());
     }
 
-    public function testGeneratorFailureClosesTheStreamAndServeGoesOn(): void
+    public function testGeneratorFailureMidStreamEndsWithAnErrorFrameAndServeGoesOn(): void
     {
         $relay = new MemoryRelay(Golden::frame('g_http_request'), Golden::frame('g_http_request'));
         $http = self::http($relay);
@@ -174,11 +174,52 @@ final class HttpWorkerTest extends TestCase
         });
 
         self::assertSame(2, $calls);
-        self::assertCount(3, $relay->sent, 'chunk, final empty frame, second response');
+        self::assertCount(3, $relay->sent, 'chunk, error frame, second response');
         self::assertSame(Frame::STREAM, $relay->sent[0]->stream);
-        self::assertSame([0, [0], '', 0], Frames::fields($relay->sent[1]));
+        // Not the final frame, which would make the cut response look whole.
+        self::assertSame([Frame::ERROR, [], 'database went away', 0], Frames::fields($relay->sent[1]));
         self::assertSame('ok', Frames::split($relay->sent[2])[1]);
+        self::assertStringContainsString('RuntimeException', $this->logged());
         self::assertStringContainsString('database went away', $this->logged());
+    }
+
+    public function testGeneratorFailureMidStreamIsRethrownAfterTheErrorFrame(): void
+    {
+        $relay = new MemoryRelay(Golden::frame('g_http_request'));
+        $http = self::http($relay);
+        $http->waitRequest();
+
+        try {
+            $http->respond(200, (static function () {
+                yield 'one';
+                yield 'two';
+                throw new \LogicException('');
+            })());
+            self::fail('respond() must rethrow what the body threw');
+        } catch (\LogicException) {
+        }
+
+        self::assertSame([Frame::STREAM, Frame::STREAM, 0], Frames::streamBytes($relay->sent));
+        self::assertSame(Frame::ERROR, $relay->sent[2]->flags);
+        self::assertSame('LogicException', $relay->sent[2]->payload, 'no message: the class');
+        self::assertTrue($http->worker()->hasResponded());
+        self::assertFalse($http->worker()->isStreaming());
+    }
+
+    public function testGeneratorFailureBeforeTheFirstChunkIsAnErrorResponse(): void
+    {
+        $relay = new MemoryRelay(Golden::frame('g_http_request'));
+        $http = self::http($relay);
+
+        $http->serve(static function (): array {
+            return [200, [], (static function () {
+                throw new \RuntimeException('no rows');
+                yield 'never';
+            })()];
+        });
+
+        self::assertCount(1, $relay->sent, 'nothing streamed: one error frame, a 500');
+        self::assertSame([Frame::ERROR, [], 'no rows', 0], Frames::fields($relay->sent[0]));
     }
 
     public function testServeAnswersHandlerExceptionsWithErrorFrames(): void

@@ -8,6 +8,7 @@ use Nyholm\Psr7\Factory\Psr17Factory;
 use PHPUnit\Framework\TestCase;
 use Psr\Http\Message\ResponseInterface;
 use Psr\Http\Message\ServerRequestInterface;
+use Psr\Http\Message\StreamInterface;
 use Psr\Http\Message\UploadedFileInterface;
 use Psr\Http\Server\RequestHandlerInterface;
 use TrioRunner\Frame;
@@ -206,6 +207,55 @@ final class Psr7WorkerTest extends TestCase
         $bodies = array_map(static fn (Frame $fr) => Frames::split($fr)[1], $relay->sent);
         self::assertSame(['0123', '4567', '89', ''], $bodies);
         self::assertSame([Frame::STREAM, Frame::STREAM, Frame::STREAM, 0], Frames::streamBytes($relay->sent));
+    }
+
+    public function testBodyStreamFailureMidStreamEndsWithAnErrorFrame(): void
+    {
+        $relay = new MemoryRelay(Golden::frame('g_http_request'), Golden::frame('g_http_request'));
+        $psr7 = self::psr7($relay);
+        $f = new Psr17Factory();
+        // Unknown size, so streamed; the second read fails (a lost file, say).
+        // Untyped parameters fit psr/http-message 1 (Debian's) and 2.
+        $failing = new class () implements StreamInterface {
+            private int $reads = 0;
+
+            public function read($length): string
+            {
+                if (++$this->reads > 1) {
+                    throw new \RuntimeException('export file vanished');
+                }
+
+                return 'first rows';
+            }
+
+            public function getSize(): ?int { return null; }
+            public function eof(): bool { return false; }
+            public function isSeekable(): bool { return false; }
+            public function isReadable(): bool { return true; }
+            public function isWritable(): bool { return false; }
+            public function __toString(): string { return ''; }
+            public function close(): void {}
+            public function detach() { return null; }
+            public function tell(): int { return 0; }
+            public function seek($offset, $whence = SEEK_SET): void {}
+            public function rewind(): void {}
+            public function write($string): int { return 0; }
+            public function getContents(): string { return ''; }
+            public function getMetadata($key = null) { return null; }
+        };
+        $calls = 0;
+
+        $psr7->serve(static function () use ($f, $failing, &$calls): ResponseInterface {
+            return ++$calls === 1
+                ? $f->createResponse(200)->withBody($failing)
+                : $f->createResponse(200)->withBody($f->createStream('next'));
+        });
+
+        self::assertCount(3, $relay->sent, 'chunk, error frame, next response');
+        self::assertSame('first rows', Frames::split($relay->sent[0])[1]);
+        self::assertSame(Frame::STREAM, $relay->sent[0]->stream);
+        self::assertSame([Frame::ERROR, [], 'export file vanished', 0], Frames::fields($relay->sent[1]));
+        self::assertSame('next', Frames::split($relay->sent[2])[1]);
     }
 
     public function testPsr15ServeReportsExceptionsAndGoesOn(): void

@@ -265,7 +265,7 @@ final class WorkerTest extends TestCase
         self::assertNull($worker->waitPayload(), 'the stop read mid-stream is handled next');
     }
 
-    public function testUnfinishedStreamIsClosedBeforeTheNextRequest(): void
+    public function testUnfinishedStreamGetsAnErrorFrameBeforeTheNextRequest(): void
     {
         $relay = new MemoryRelay(Frames::data('c'), Frames::data('next'));
         $worker = $this->worker($relay);
@@ -280,8 +280,25 @@ final class WorkerTest extends TestCase
         } finally {
             Log::$stream = null;
         }
-        self::assertSame([0], $relay->sent[1]->options);
+        // An error frame, not the final frame: the chunk sent may be only
+        // part of the response, so the server must cut it short.
+        self::assertSame(Frame::ERROR, $relay->sent[1]->flags);
+        self::assertSame([], $relay->sent[1]->options);
+        self::assertStringContainsString('unfinished', $relay->sent[1]->payload);
         self::assertSame(0, $relay->sent[1]->stream);
+    }
+
+    public function testErrorMidStreamEndsTheStream(): void
+    {
+        $relay = new MemoryRelay(Frames::data('c'));
+        $worker = $this->worker($relay);
+        $worker->waitPayload();
+        $worker->respond(new Payload('c', 'x'), more: true);
+        $worker->error('disk full');
+
+        self::assertSame([Frame::ERROR, [], 'disk full', 0], Frames::fields($relay->sent[1]));
+        self::assertTrue($worker->hasResponded());
+        self::assertFalse($worker->isStreaming());
     }
 
     public function testUnansweredRequestGetsAnErrorBeforeTheNextOne(): void

@@ -200,6 +200,34 @@ async def test_pool_streams_chunks_and_answers_ping() -> None:
         assert pool.workers[0].state is WorkerState.READY
 
 
+async def test_pool_error_frame_mid_stream_fails_it_and_keeps_the_worker() -> None:
+    async def fails(php: FakePHP, payload: Payload) -> None:
+        if payload.body == b"plain":
+            await php.respond(b"{}", str(php.process.pid).encode())
+            return
+        await php.respond(b"{}", b"part", more=True)
+        await php.error("generator failed")  # PHP's body threw mid-stream
+
+    spawner = FakeSpawner(fails)
+    async with running(spawner, num_workers=1) as pool:
+        bodies: list[bytes] = []
+
+        async def read() -> None:
+            async with pool.stream(request()) as response:
+                async for chunk in response:
+                    bodies.append(chunk.body)
+            raise AssertionError("the stream ended without the error")
+
+        with pytest.raises(SoftError, match="generator failed") as info:
+            await read()
+        assert bodies == [b"part"]
+        [worker] = spawner.started
+        assert info.value.pid == worker.pid
+        # A soft error (PROTOCOL.md 3.8): the same worker serves on.
+        assert (await pool.exec(request(b"plain"))).body == b"%d" % worker.pid
+        assert len(spawner.started) == 1
+
+
 async def test_pool_leaving_a_stream_early_stops_and_reuses_worker() -> None:
     stopped = trio.Event()
 

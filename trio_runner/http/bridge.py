@@ -396,7 +396,7 @@ class HttpBridge:
                 else:
                     await stream.__aexit__(None, None, None)
         except TrioRunnerError as error:
-            _log_failure(error, scope)
+            _log_failure(error, scope, started=writer.started)
             # Once started, the body is left unended on purpose: the server
             # drops the connection and the client sees the truncation.
             if not writer.started:
@@ -479,7 +479,7 @@ _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (
 )
 
 
-def _log_failure(error: TrioRunnerError, scope: Scope) -> None:
+def _log_failure(error: TrioRunnerError, scope: Scope, *, started: bool) -> None:
     reason, what = "internal", "unexpected pool failure"
     for kind, name, text in _REASONS:
         if isinstance(error, kind):
@@ -490,11 +490,12 @@ def _log_failure(error: TrioRunnerError, scope: Scope) -> None:
     detail = error.summary if isinstance(error, WorkerStartError) else error
     logger.log(
         logging.ERROR if internal else logging.WARNING,
-        "%s %s failed: %s: %s",
+        "%s %s failed: %s: %s%s",
         scope["method"],
         scope.get("path", ""),
         what,
         detail,
+        " (mid-response: the client gets it cut short)" if started else "",
         extra={"pid": getattr(error, "pid", None), "reason": reason},
         exc_info=internal,
     )

@@ -83,8 +83,9 @@ final class Worker
     /**
      * Wait for the next request payload.
      *
-     * A payload left without an answer gets an error frame first (and an
-     * open stream its final frame), so the server is never left waiting.
+     * A payload left without an answer, or with its streamed answer still
+     * open, gets an error frame first, so the server is never left waiting
+     * (and cuts an open stream short rather than completing it).
      *
      * Control frames are handled here: the pid handshake is answered and
      * waiting goes on; `{"stop":true}` returns null. PONG and STOP frames
@@ -104,10 +105,12 @@ final class Worker
     {
         if ($this->streaming) {
             // The app left a stream open; the server still waits for its end.
+            // An error frame, not the final frame: what was sent may be only
+            // part of the response, and the client must not take it for all.
             Log::write('waitPayload() was called while a streamed response was open;'
-                . ' sent the final frame. Finish streams with respond(..., more: false).');
-            $this->relay->send(new Frame(0, [0], ''));
-            $this->finishAnswer();
+                . ' sent an error frame, so the client sees it cut short. Finish'
+                . ' streams with respond(..., more: false).');
+            $this->error('the PHP worker left its streamed response unfinished');
         } elseif ($this->answering) {
             // The app dropped the request; without an answer the server
             // would wait until exec_ttl kills this worker.
@@ -207,6 +210,10 @@ final class Worker
      * Answer the current payload with an error. The server fails the request
      * with this text (HTTP: status 500, text shown only in debug mode) and
      * keeps the worker. Send a message, not a stack trace.
+     *
+     * Mid-stream it ends the stream as a failure: the chunks sent so far
+     * have gone out, and the server cuts the response short (over HTTP/1.1
+     * it closes the connection, over HTTP/2 it resets the stream).
      *
      * @throws ProtocolException when there is no payload to answer
      * @throws Exception\RelayException when the relay fails

@@ -34,7 +34,10 @@ use TrioRunner\Worker;
  * one frame with the STREAM bit and the status and headers sent again, then
  * a final frame without it whose body is the generator's return value (or
  * empty). If the server cancels the stream, StreamStoppedException is thrown
- * into the generator so its `finally` blocks run.
+ * into the generator so its `finally` blocks run. If the generator throws
+ * after a chunk has gone out, an error frame ends the stream instead of the
+ * final frame: the client must see the response cut short, never complete
+ * (RoadRunner's PHP sends the final frame there, which looks complete).
  */
 final class HttpWorker
 {
@@ -91,8 +94,10 @@ final class HttpWorker
      *
      * @throws ConfigException when a header is not a name => string(s) pair
      * @throws RelayException|FrameException when the link to the server fails
-     * @throws \Throwable whatever a generator body throws, after the stream
-     *                    has been closed with the final empty frame
+     * @throws \Throwable whatever a generator body throws; once a chunk
+     *                    has gone out, an error frame carrying its message
+     *                    has ended the stream first (the server cuts the
+     *                    response short)
      */
     public function respond(
         int $status,
@@ -170,8 +175,14 @@ final class HttpWorker
     {
         Log::write(get_class($e) . ' while handling a request: ' . $e);
         if (!$worker->hasResponded()) {
-            $worker->error($e->getMessage() !== '' ? $e->getMessage() : get_class($e));
+            $worker->error(self::errorText($e));
         }
+    }
+
+    /** The text of the error frame for $e: its message, else its class. */
+    private static function errorText(\Throwable $e): string
+    {
+        return $e->getMessage() !== '' ? $e->getMessage() : get_class($e);
     }
 
     /**
@@ -198,10 +209,12 @@ final class HttpWorker
         } catch (RelayException | FrameException $e) {
             throw $e;
         } catch (\Throwable $e) {
-            // The body failed mid-stream: close the stream cleanly, then let
-            // the caller see the exception (the response is already over).
+            // The body failed mid-stream. An error frame, never the final
+            // frame, ends the answer: the server then cuts the response
+            // short, so the client cannot take it for a whole one. Before
+            // the first chunk nothing is sent yet; the caller answers.
             if ($this->worker->isStreaming()) {
-                $this->worker->respond(new Payload(), 0, false);
+                $this->worker->error(self::errorText($e));
             }
             throw $e;
         }

@@ -135,6 +135,9 @@ final class Psr7Worker
      * the reason phrase is not sent (the protocol carries only the status).
      *
      * @throws RelayException|FrameException when the link to the server fails
+     * @throws \Throwable whatever the body stream throws; once a chunk has
+     *                    gone out, an error frame has ended the stream first
+     *                    (HttpWorker::respond), so the response is cut short
      */
     public function respond(ResponseInterface $response): void
     {
