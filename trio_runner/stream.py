@@ -54,6 +54,10 @@ class DirectStream(trio.abc.HalfCloseableStream):
     async def _wait_writable(self) -> None: ...
 
     @abc.abstractmethod
+    def receive_fileno(self) -> int:
+        """The descriptor ``receive_some`` reads, for ``poll``."""
+
+    @abc.abstractmethod
     async def _wait_readable(self) -> None: ...
 
     def send_nowait(self, data: bytes | bytearray | memoryview) -> int:
@@ -113,6 +117,9 @@ class SocketStream(DirectStream):
         sock.setblocking(False)
         self.socket = sock
 
+    def receive_fileno(self) -> int:
+        return self.socket.fileno()
+
     def _write(self, data: memoryview) -> int:
         return self.socket.send(data)
 
@@ -155,6 +162,9 @@ class PipeStream(DirectStream):
         self._receive_stream = receive_stream
         self._send_fd = send_stream.fileno()
         self._receive_fd = receive_stream.fileno()
+
+    def receive_fileno(self) -> int:
+        return self._receive_fd
 
     def _write(self, data: memoryview) -> int:
         return os.write(self._send_fd, data)

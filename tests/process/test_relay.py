@@ -23,7 +23,9 @@ from trio_runner.config.model import PoolConfig
 from trio_runner.errors import WorkerStartError
 from trio_runner.pool import open_pool
 from trio_runner.process import ProcessSpawner, Worker, open_relay, worker_environment
-from trio_runner.protocol import Payload, Response
+from trio_runner.process.relay import Link
+from trio_runner.protocol import Payload, Response, WorkerConnection
+from trio_runner.stream import PipeStream
 
 pytestmark = pytest.mark.php
 
@@ -155,3 +157,28 @@ def _tagged(process: psutil.Process, tag: str) -> bool:
         return process.environ().get("TEST_TAG") == tag
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+@pytest.mark.parametrize("kind", ["pipes", "stapled"])
+async def test_link_sees_stray_bytes_of_an_idle_worker(kind: str) -> None:
+    # What the pool checks before it gives an idle worker a request: bytes
+    # it wrote after its last answer, on the pipe streams of the hot path
+    # (PipeStream) as much as on trio's own.
+    to_worker_r, to_worker_w = os.pipe()
+    from_worker_r, from_worker_w = os.pipe()
+    send = trio.lowlevel.FdStream(to_worker_w)
+    receive = trio.lowlevel.FdStream(from_worker_r)
+    stream: trio.abc.Stream = (
+        PipeStream(send, receive)
+        if kind == "pipes"
+        else trio.StapledStream(send, receive)
+    )
+    link = Link(stream, WorkerConnection(), 1)
+    try:
+        assert not link.readable_now()
+        os.write(from_worker_w, b"a stray line\n")
+        assert link.readable_now()
+    finally:
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        await stream.aclose()

@@ -26,7 +26,7 @@ from trio.lowlevel import FdStream
 from trio_runner.errors import BindError, RemoteProtocolError
 from trio_runner.process.unix import UnixSocketFile, bind_unix_socket
 from trio_runner.protocol import Handshake, WorkerConnection
-from trio_runner.stream import PipeStream
+from trio_runner.stream import DirectStream, PipeStream
 
 __all__ = [
     "Link",
@@ -69,6 +69,8 @@ class Link:
 
 
 def _receive_fd(stream: trio.abc.Stream) -> int | None:
+    if isinstance(stream, DirectStream):
+        return stream.receive_fileno()  # pipes, on the hot path
     receiving: trio.abc.ReceiveStream = stream
     if isinstance(stream, trio.StapledStream):
         receiving = stream.receive_stream  # pipes: the child's stdout
