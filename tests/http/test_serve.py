@@ -15,7 +15,7 @@ from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import BindError, ConfigError, WorkerCrashed
 from trio_runner.http import HttpBridge, parse_address, serve_http
-from trio_runner.http.h1 import serve_h1
+from trio_runner.http.h1 import H1Limits, serve_h1
 from trio_runner.http.proto import http_pb2
 from trio_runner.protocol import Payload
 
@@ -306,6 +306,28 @@ async def test_serve_http_closes_connections_the_client_asked_to_close(
                 data = await read_until_closed(bound, request_bytes)
                 assert data.startswith(b"HTTP/1.1 200")
                 assert data.endswith(b"bye")
+
+
+@pytest.mark.parametrize("size", [1024, 8191, 8192, 8193, 20_000, 70_000])
+async def test_serve_http_holds_a_head_to_max_header_size_to_the_byte(
+    serve: Serve, size: int
+) -> None:
+    # Both servers count the request line and headers as sent, and agree on
+    # where the limit falls, however much of the head one read brings.
+    limit = 8192
+    if serve is serve_h1:
+        options: dict[str, Any] = {"limits": H1Limits(max_header_size=limit)}
+    else:
+        options = {"h11_max_incomplete_size": limit}
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: "
+    head += b"a" * (size - len(head) - 4) + b"\r\n\r\n"
+    assert len(head) == size
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    with trio.fail_after(5):
+        async with serving(HttpBridge(fake), serve=serve, **options) as bound:
+            data = await read_until_closed(bound, head)
+    status = b"200 OK" if size <= limit else b"431 Request Header Fields Too Large"
+    assert data.startswith(b"HTTP/1.1 %s\r\n" % status)
 
 
 @pytest.mark.parametrize(("bridge_date", "server_date"), [(False, True), (True, False)])

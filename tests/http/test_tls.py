@@ -265,6 +265,36 @@ async def test_server_applies_http2_settings(
 
 
 @pytest.mark.php
+async def test_server_holds_every_protocol_to_max_header_size(
+    php_server: Any, pki: Pki
+) -> None:
+    # Only the lean server and HTTPS HTTP/1.1 heads over 16 KiB got 431.
+    with trio.fail_after(TIMEOUT):
+        server = await php_server(
+            script=PHP / "http_sleep_on_path.php",
+            overrides=server_overrides(
+                pki, "http.http2.h2c=true", "http.max_header_size=8192"
+            ),
+        )
+        https = server.https_url.replace("127.0.0.1", "localhost")
+        answers: dict[str, tuple[int, int]] = {}
+        for name, url, http1, http2 in [
+            ("h1-with-h2c", server.http_url, True, False),
+            ("h2c", server.http_url, False, True),
+            ("https-h1", https, True, False),
+            ("https-h2", https, False, True),
+        ]:
+            async with httpx.AsyncClient(
+                verify=pki.client(), http1=http1, http2=http2
+            ) as client:
+                refused = await client.get(url, headers={"x-big": "a" * 20_000})
+                served = await client.get(f"{url}/after")
+                assert served.text == "done /after"
+            answers[name] = (refused.status_code, served.status_code)
+    assert answers == dict.fromkeys(answers, (431, 200))
+
+
+@pytest.mark.php
 @pytest.mark.parametrize(
     ("override", "key"),
     [

@@ -285,8 +285,10 @@ class HttpConfig:
     the lean HTTP/1.1 server, unless ``http2.h2c`` needs hypercorn there;
     ``"hypercorn"`` uses hypercorn everywhere. TLS is always hypercorn's.
     ``max_header_size`` (bytes) and ``idle_timeout`` apply to both servers,
-    ``read_header_timeout`` to the lean one only. ``idle_timeout`` also
-    bounds each wait for the next piece of a request body (then 408).
+    ``read_header_timeout`` to the lean one only; ``max_header_size`` also
+    bounds HTTP/2 header lists (SETTINGS_MAX_HEADER_LIST_SIZE), and
+    ``idle_timeout`` also bounds each wait for the next piece of a request
+    body (then 408).
     """
 
     NOT_SUPPORTED_YET: ClassVar[frozenset[str]] = frozenset({"fcgi", "http3", "cache"})

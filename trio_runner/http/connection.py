@@ -76,6 +76,18 @@ test in ``tests/http/test_connection.py``:
     room, else ``receive()`` gives it once the app has taken what is
     queued, and pieces still waiting when the stream closes are dropped
     (``_Inbox``).
+15. HTTP/1.1: a request head over ``h11_max_incomplete_size`` (which
+    ``http.max_header_size`` sets) gets 431 and the connection closes,
+    however it arrived. h11 held the limit only against a head still
+    incomplete, so one that came whole in a single read (up to 64 KiB;
+    under TLS one record, up to 16 KiB) reached the app.
+16. HTTP/2: a request whose header list is over ``h2_max_header_list_size``
+    (advertised as SETTINGS_MAX_HEADER_LIST_SIZE, and set by
+    ``http.max_header_size`` too) gets 431 on its stream, without reaching
+    the app; the connection's other streams go on. h2 held the limit only
+    once the client had acknowledged the setting, and as a GOAWAY that
+    failed every stream. A header list past four times the limit (never
+    less than 64 KiB) is still that connection error (``_Decoder``).
 
 HTTP/1.0 keep-alive is not offered: h11 closes every HTTP/1.0 connection
 after one response (``Connection: keep-alive`` or not), and working around
@@ -104,6 +116,7 @@ from typing import Any
 import h2.errors
 import h2.stream
 import h11
+import hpack
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -135,6 +148,9 @@ logger = logging.getLogger(__name__)
 
 # Fix 10: what a CONNECT request gets.
 _NOT_A_PROXY = b"CONNECT is not supported: this server is not a proxy.\n"
+# Fix 16: what an HTTP/2 request over the header limit gets (the lean
+# HTTP/1.1 server says the same).
+_HEAD_TOO_LARGE = b"the request head is too large\n"
 
 
 class _Inbox:
@@ -198,9 +214,15 @@ class _RefuseConnection(Exception):
 
 class _Peer(h11.Connection):
     """h11's server side, remembering whether the client broke the protocol
-    only after a complete request (bytes sent after ``Connection: close``)."""
+    only after a complete request (bytes sent after ``Connection: close``),
+    and holding every request head to ``max_incomplete_event_size`` (fix 15).
+    """
 
     broke_after_request = False
+
+    def __init__(self, our_role: Any, *, max_incomplete_event_size: int) -> None:
+        super().__init__(our_role, max_incomplete_event_size=max_incomplete_event_size)
+        self.max_head_size = max_incomplete_event_size
 
     @property
     def they_are_waiting_for_100_continue(self) -> bool:
@@ -211,10 +233,31 @@ class _Peer(h11.Connection):
     def next_event(self) -> Any:
         before = self.their_state
         try:
-            return super().next_event()
+            event = super().next_event()
         except h11.RemoteProtocolError:
             self.broke_after_request = before in {h11.DONE, h11.MUST_CLOSE}
             raise
+        if isinstance(event, h11.Request) and _head_size(event) > self.max_head_size:
+            # XXX: fix 15. h11 checks its limit only against a head still
+            # incomplete, so one that came whole in a single read (up to
+            # 64 KiB, or 16 KiB under TLS) went through. Refused here as h11
+            # refuses its own: the client's state becomes ERROR (h11's
+            # private ``_process_error``), and hypercorn answers the status
+            # hint and closes. The request never reaches the app.
+            self._process_error(self.their_role)
+            raise h11.RemoteProtocolError(
+                "the request head is too large", error_status_hint=431
+            )
+        return event
+
+
+def _head_size(request: h11.Request) -> int:
+    """The request line and headers as long as they are on the wire, counted
+    as the lean server counts them (``h1/parser.py``)."""
+    size = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n\r\n")
+    for name, value in request.headers.raw_items():
+        size += len(name) + len(value) + len(b": \r\n")
+    return size
 
 
 # TODO: #6 HTTP/1.0 keep-alive (ab -k) needs h11's keep-alive rule replaced;
@@ -321,6 +364,13 @@ class _H11(H11Protocol):
         # Else "Upgrade: h2c" is ignored and the request served as it came.
 
 
+def _field_section_size(headers: list[tuple[bytes, bytes]]) -> int:
+    """A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: each
+    field's name and value plus 32 bytes, pseudo-headers included (RFC 9113
+    6.5.2)."""
+    return sum(len(name) + len(value) + 32 for name, value in headers)
+
+
 def _reason(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode("ascii")
@@ -362,8 +412,34 @@ class _Streams(dict[int, Any]):
         return _GoneStream(self._protocol, stream_id)
 
 
+class _Decoder(hpack.Decoder):
+    """hpack's decoder, decoding header lists of up to ``cap`` bytes whatever
+    h2 asks (fix 16).
+
+    XXX: h2 sets ``max_header_list_size`` to the SETTINGS_MAX_HEADER_LIST_SIZE
+    advertised once the client has acknowledged it, and a header block over
+    it is then a connection error: a GOAWAY that fails every stream. Here
+    those assignments are ignored and the block is decoded whole (which keeps
+    HPACK's table in step with the client's), so that ``_H2`` can refuse the
+    one stream with 431. Past ``cap`` (an HPACK bomb, or a client far past
+    the limit) it stays h2's connection error (ENHANCE_YOUR_CALM).
+    """
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        super().__init__(max_header_list_size=cap)
+
+    @property
+    def max_header_list_size(self) -> int:
+        return self._cap
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, value: int) -> None:
+        pass  # the advertised limit, held per stream by _H2 instead
+
+
 class _H2(H2Protocol):
-    """HTTP/2 with fixes 3, 4, 6, 10 and 14.
+    """HTTP/2 with fixes 3, 4, 6, 10, 14 and 16.
 
     Fix 3 in detail: once a response has ended while the client is still
     sending its request body, that body is read and dropped (hypercorn
@@ -377,13 +453,22 @@ class _H2(H2Protocol):
 
     DISCARD_LIMIT = 8 * 1024 * 1024
 
+    # Fix 16: header lists up to this many times the advertised limit are
+    # decoded and their stream answered 431; never less than h2's default.
+    DECODE_FACTOR = 4
+    DECODE_FLOOR = 64 * 1024
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
+        limit = self.config.h2_max_header_list_size
+        cap = max(self.DECODE_FACTOR * limit, self.DECODE_FLOOR)
+        self.connection.decoder = _Decoder(cap)  # nothing decoded yet
         self.streams = _Streams(self)
         # Request body bytes dropped, by stream, since the response ended.
         self.discarding: dict[int, int] = {}
         self._ended: set[int] = set()
-        # Fix 10: a CONNECT was refused; hypercorn took it for a new stream.
+        # Fixes 10, 16: a request was answered here (CONNECT, a head too
+        # large); hypercorn took it for a new stream.
         self._idle_again = False
 
     async def handle(self, event: Event) -> None:
@@ -399,7 +484,7 @@ class _H2(H2Protocol):
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         await super()._handle_events(events)
         if self._idle_again:
-            # hypercorn stopped the keep-alive timer for the refused CONNECT
+            # hypercorn stopped the keep-alive timer for the refused request
             # as for any request; no stream will ever restart it.
             self._idle_again = False
             if self.idle:
@@ -408,8 +493,11 @@ class _H2(H2Protocol):
     async def _create_stream(self, request: h2.events.RequestReceived) -> None:
         headers = request.headers or []
         names = {name for name, _ in headers}
-        if (b":method", b"CONNECT") in headers and b":protocol" not in names:
-            await self._refuse_connect(request.stream_id, request.stream_ended)
+        limit = self.config.h2_max_header_list_size
+        if _field_section_size(headers) > limit:  # fix 16
+            await self._answer_alone(request, 431, _HEAD_TOO_LARGE)
+        elif (b":method", b"CONNECT") in headers and b":protocol" not in names:
+            await self._answer_alone(request, 501, _NOT_A_PROXY)  # fix 10
         else:
             await super()._create_stream(request)
             # TODO: #3 hypercorn's reading task waits while a stream's app
@@ -423,14 +511,17 @@ class _H2(H2Protocol):
                 return getattr(stream, "inbox", None)
         return None
 
-    async def _refuse_connect(self, stream_id: int, ended: object) -> None:
-        """Answer a CONNECT with 501 (fix 10) without making a stream of it."""
+    async def _answer_alone(
+        self, request: h2.events.RequestReceived, status: int, body: bytes
+    ) -> None:
+        """Refuse ``request`` with ``status`` and a text ``body``, without
+        making a stream of it: the app never sees it (fixes 10, 16)."""
         self._idle_again = True
-        body = _NOT_A_PROXY
+        stream_id = request.stream_id
         if self.connection.local_flow_control_window(stream_id) < len(body):
             body = b""
         headers = [
-            (b":status", b"501"),
+            (b":status", b"%d" % status),
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", b"%d" % len(body)),
             *self.config.response_headers("h2"),
@@ -438,8 +529,9 @@ class _H2(H2Protocol):
         self.connection.send_headers(stream_id, headers, end_stream=not body)
         if body:
             self.connection.send_data(stream_id, body, end_stream=True)
-        if ended is None:
-            # What would be the tunnel's bytes: not wanted (RFC 9113 8.1).
+        if request.stream_ended is None:
+            # The request's body, or a tunnel's bytes: not wanted (RFC 9113
+            # 8.1).
             self._reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
         await self._flush()
 

@@ -70,8 +70,11 @@ def tls_server(
 
 
 def _hypercorn_options(http: HttpConfig) -> dict[str, Any]:
+    # max_header_size holds on both protocols: HTTP/1.1 counts the head as
+    # sent, HTTP/2 as SETTINGS_MAX_HEADER_LIST_SIZE does (connection.py).
     return {
         "h2_max_concurrent_streams": http.http2.max_concurrent_streams,
         "keep_alive_timeout": http.idle_timeout,
         "h11_max_incomplete_size": http.max_header_size,
+        "h2_max_header_list_size": http.max_header_size,
     }

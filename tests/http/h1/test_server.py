@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ from trio_runner.config.model import Http2Config, HttpConfig
 from trio_runner.errors import LifespanFailed
 from trio_runner.http import HttpBridge, serve_http
 from trio_runner.http.asgi import Receive, Scope, Send
-from trio_runner.http.front import plain_server, uses_lean_server
+from trio_runner.http.front import plain_server, tls_server, uses_lean_server
 from trio_runner.http.h1 import H1Limits, serve_h1
 
 TIMEOUT = 10
@@ -157,6 +158,15 @@ def test_front_picks_the_lean_server_for_plain_http11(
     else:
         assert picked.keywords["keep_alive_timeout"] == 4
         assert picked.keywords["h11_max_incomplete_size"] == 2048
+        assert picked.keywords["h2_max_header_list_size"] == 2048
+
+
+def test_front_holds_https_to_max_header_size() -> None:
+    http = HttpConfig(max_header_size=2048)
+    picked = tls_server(http, ssl.create_default_context(), grace_period=1)
+    assert isinstance(picked, partial)
+    assert picked.keywords["h11_max_incomplete_size"] == 2048
+    assert picked.keywords["h2_max_header_list_size"] == 2048
 
 
 async def test_server_http_server_key_picks_what_serves(php_server: Any) -> None:

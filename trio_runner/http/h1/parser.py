@@ -47,6 +47,9 @@ __all__ = [
 # Request line and header lines count as what they are on the wire; llhttp
 # hands over names and values without ": " and CRLF, so each line adds this.
 _LINE_OVERHEAD = 4
+# And the request line adds two spaces, "HTTP/1.1" and its CRLF, and the
+# head's blank line ends it.
+_HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
 
 _VERSIONS: Final = frozenset({"1.0", "1.1"})
 
@@ -235,7 +238,7 @@ class RequestParser:
         method = parser.get_method().decode("ascii")
         version = parser.get_http_version()
         headers = self._headers
-        size = len(method) + len(self._url) + 13
+        size = len(method) + len(self._url) + _HEAD_OVERHEAD
         size += sum(len(name) + len(value) for name, value in headers)
         if size + _LINE_OVERHEAD * len(headers) > self._max:
             self._refuse(431, "the request head is too large")
