@@ -888,3 +888,79 @@ async def test_connection_h2_closes_a_connection_far_past_the_header_limit(
     assert (after.status, after.body) == (200, b"fine")
     assert len(fake.requests) == 1
     assert hypercorn_trouble(caplog) == []
+
+
+# Fix 17: a stream whose app is slow to take its body holds up that stream only.
+async def test_connection_h2_stream_slow_to_read_its_body_holds_up_no_other() -> None:
+    # hypercorn's reading task waited for room among a slow stream's pieces
+    # (a few), and every other stream of the connection waited with it.
+    release = trio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["path"] == "/slow":
+            await release.wait()
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"%d" % size
+        length = [(b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": body})
+
+    piece = b"x" * 1024
+    with trio.fail_after(10):
+        async with serving(app, h2c=True) as bound, open_h2(bound) as client:
+            slow = await client.request("POST", "/slow", end_stream=False)
+            for _ in range(60):  # many small frames, within the stream's window
+                client.connection.send_data(slow, piece)
+            await client.flush()
+            other = await client.request("POST", "/other", end_stream=False)
+            await client.send_body(other, b"y" * 30_000)  # needs connection credit
+            beside = await client.wait_ended(other)
+            # What the slow app has not taken is not credited to its stream.
+            window = client.connection.local_flow_control_window(slow)
+            release.set()
+            await client.send_body(slow, piece * 140)  # past the window: credit
+            finished = await client.wait_ended(slow)
+    assert (beside.status, beside.body, beside.reset) == (200, b"30000", None)
+    assert window < 65535 - 40 * 1024
+    assert (finished.status, finished.body, finished.reset) == (200, b"204800", None)
+    assert client.goaway is None
+
+
+async def test_connection_h2_credits_held_pieces_an_app_left_unread() -> None:
+    # An app that answers without reading (a 413, a file) while pieces are
+    # held: dropped, they are credited still, so a client that sends its
+    # whole body before reading the answer is not left without a window.
+    async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
+        length = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": b"fine"})
+
+    piece = b"x" * 1024
+    with trio.fail_after(10):
+        async with serving(answer_unread, h2c=True) as bound, open_h2(bound) as client:
+            post = await client.request("POST", "/", end_stream=False)
+            for _ in range(60):
+                client.connection.send_data(post, piece)
+            await client.flush()
+            sent = await client.send_body(post, piece * 200)
+            answer = await client.wait_ended(post)
+            after = await client.wait_ended(await client.request("POST", "/"))
+    assert sent == len(piece) * 200
+    assert (answer.status, answer.body) == (200, b"fine")
+    assert (after.status, after.reset) == (200, None)
+    assert client.goaway is None

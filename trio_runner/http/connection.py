@@ -88,6 +88,15 @@ test in ``tests/http/test_connection.py``:
     once the client had acknowledged the setting, and as a GOAWAY that
     failed every stream. A header list past four times the limit (never
     less than 64 KiB) is still that connection error (``_Decoder``).
+17. HTTP/2: a stream whose app is slow to take its request body holds up
+    only that stream. hypercorn's reading task waited for room in the
+    stream's channel of a few pieces, and with it every other stream of
+    the connection (a large upload queued for a worker stalled the GETs
+    beside it). Here a piece without room is held by the stream's inbox,
+    the connection's window is reopened at once, and the stream's own
+    window only as its app takes the held pieces: flow control, not the
+    reading task, holds that client, and what is held is bounded by the
+    stream's window (``_Inbox.offer``).
 
 HTTP/1.0 keep-alive is not offered: h11 closes every HTTP/1.0 connection
 after one response (``Connection: keep-alive`` or not), and working around
@@ -105,10 +114,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import logging
 import math
 import struct
 import termios
+from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -155,29 +166,70 @@ _HEAD_TOO_LARGE = b"the request head is too large\n"
 
 class _Inbox:
     """The way from a stream to its app, replacing hypercorn's ``app_put``
-    (fix 14). ``put`` is what the stream calls; the app's ``receive()``
-    goes through ``receive``."""
+    (fixes 14, 17). ``put`` is what the stream calls; the app's ``receive()``
+    goes through ``receive``.
 
-    def __init__(self, put: Callable[[ASGIReceiveEvent], Awaitable[None]]) -> None:
+    Given ``credit`` (HTTP/2), body pieces never wait: one without room in
+    the channel is held (``offer``), and ``credit`` is called with the size
+    of the held pieces the app has taken, to reopen the stream's window.
+    Without it (HTTP/1.1), ``put`` waits for room, which holds the client
+    through TCP.
+    """
+
+    def __init__(
+        self,
+        put: Callable[[ASGIReceiveEvent], Awaitable[None]],
+        credit: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         self._put = put
         self._channel: trio.MemorySendChannel[ASGIReceiveEvent] = put.__self__  # type: ignore[attr-defined]
+        self._credit = credit
+        # Pieces without room yet, with their flow-controlled sizes.
+        self._held: deque[tuple[ASGIReceiveEvent, int]] = deque()
         self._waiting: set[trio.CancelScope] = set()
         self._closed = False
         self._owed = False  # the disconnect, when there was no room for it
 
     @classmethod
-    def fit(cls, stream: object) -> None:
+    def fit(
+        cls, stream: object, credit: Callable[[int], Awaitable[None]] | None = None
+    ) -> None:
         """Give ``stream`` (hypercorn's ``HTTPStream``) an inbox."""
         put = getattr(stream, "app_put", None)
         if isinstance(getattr(put, "__self__", None), trio.MemorySendChannel):
-            inbox = cls(put)  # type: ignore[arg-type]
+            inbox = cls(put, credit)  # type: ignore[arg-type]
             stream.app_put = inbox.put  # type: ignore[attr-defined]
             stream.inbox = inbox  # type: ignore[attr-defined]
 
+    def offer(self, message: ASGIReceiveEvent, size: int) -> bool:
+        """Pass ``message`` on without waiting (with ``credit`` only).
+
+        True if it is off our hands (taken, or dropped as unwanted): its
+        ``size`` may be acknowledged now. False if it is held, to be
+        credited once the app takes it.
+        """
+        if self._closed:
+            return True
+        if not self._held:
+            try:
+                self._channel.send_nowait(message)
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return True  # the app has returned
+            else:
+                return True
+        self._held.append((message, size))
+        return False
+
     async def put(self, message: ASGIReceiveEvent) -> None:
         if message["type"] == "http.disconnect":
-            # The stream has closed: what still waits is not wanted.
+            # The stream has closed: what still waits is not wanted. Held
+            # pieces are credited all the same: the client may still be
+            # sending a body that is now read and dropped (fix 3).
             self._closed = True
+            dropped = sum(size for _, size in self._held)
+            self._held.clear()
             for scope in self._waiting:
                 scope.cancel()
             try:
@@ -186,6 +238,12 @@ class _Inbox:
                 self._owed = True
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the app has returned
+            if dropped and self._credit is not None:
+                await self._credit(dropped)
+            else:
+                await trio.lowlevel.checkpoint()
+        elif self._credit is not None:
+            self.offer(message, 0)  # the end of the body: nothing to credit
             await trio.lowlevel.checkpoint()
         elif not self._closed:
             with trio.CancelScope() as scope:
@@ -196,16 +254,37 @@ class _Inbox:
                     self._waiting.discard(scope)
 
     async def receive(self, receive: ASGIReceiveCallable) -> ASGIReceiveEvent:
+        message: ASGIReceiveEvent
         if not self._owed:
-            return await receive()
+            message = await receive()
+            if self._held:
+                await self._move_held()
+            return message
         channel: Any = getattr(receive, "__self__", None)
         try:
-            message: ASGIReceiveEvent = channel.receive_nowait()
+            message = channel.receive_nowait()
         except trio.WouldBlock:  # all taken: now the disconnect
             self._owed = False
             message = {"type": "http.disconnect"}
         await trio.lowlevel.cancel_shielded_checkpoint()
         return message
+
+    async def _move_held(self) -> None:
+        """Move held pieces into the room the app has made, and credit them."""
+        taken = 0
+        while self._held:
+            message, size = self._held[0]
+            try:
+                self._channel.send_nowait(message)
+            except trio.WouldBlock:
+                break
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._held.clear()  # cannot happen while the app receives
+                break
+            self._held.popleft()
+            taken += size
+        if taken and self._credit is not None:
+            await self._credit(taken)
 
 
 class _RefuseConnection(Exception):
@@ -439,7 +518,7 @@ class _Decoder(hpack.Decoder):
 
 
 class _H2(H2Protocol):
-    """HTTP/2 with fixes 3, 4, 6, 10, 14 and 16.
+    """HTTP/2 with fixes 3, 4, 6, 10, 14, 16 and 17.
 
     Fix 3 in detail: once a response has ended while the client is still
     sending its request body, that body is read and dropped (hypercorn
@@ -482,7 +561,20 @@ class _H2(H2Protocol):
                 await buffer.close()
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
-        await super()._handle_events(events)
+        # Fix 17: body pieces for a stream with an inbox go there without
+        # waiting; the events between them go to hypercorn in order.
+        others: list[h2.events.Event] = []
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                if others:  # the stream may be among them
+                    await super()._handle_events(others)
+                    others = []
+                inbox = self._inbox_for_data(event)
+                if inbox is not None:
+                    self._take_data(inbox, event)
+                    continue
+            others.append(event)
+        await super()._handle_events(others)  # also flushes what _take_data says
         if self._idle_again:
             # hypercorn stopped the keep-alive timer for the refused request
             # as for any request; no stream will ever restart it.
@@ -500,10 +592,37 @@ class _H2(H2Protocol):
             await self._answer_alone(request, 501, _NOT_A_PROXY)  # fix 10
         else:
             await super()._create_stream(request)
-            # TODO: #3 hypercorn's reading task waits while a stream's app
-            # has not taken its last body pieces, holding up every stream
-            # of the connection; flow control alone should hold the client.
-            _Inbox.fit(self.streams.get(request.stream_id))
+            credit = functools.partial(self._credit_stream, request.stream_id)
+            _Inbox.fit(self.streams.get(request.stream_id), credit)
+
+    def _inbox_for_data(self, event: h2.events.DataReceived) -> _Inbox | None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None or getattr(stream, "closed", True):
+            return None  # hypercorn's own handling (and fix 3) drops it
+        inbox: _Inbox | None = getattr(stream, "inbox", None)
+        return inbox
+
+    def _take_data(self, inbox: _Inbox, event: h2.events.DataReceived) -> None:
+        message: ASGIReceiveEvent = {
+            "type": "http.request",
+            "body": bytes(event.data),
+            "more_body": True,
+        }
+        size = event.flow_controlled_length
+        if inbox.offer(message, size):
+            self.connection.acknowledge_received_data(size, event.stream_id)
+        elif size:
+            # Held: the connection's window reopens now, the stream's once
+            # the app takes the piece (_credit_stream).
+            self.connection.increment_flow_control_window(size)
+
+    async def _credit_stream(self, stream_id: int, size: int) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(h2.exceptions.ProtocolError, KeyError):
+            # The stream may have closed meanwhile: nothing to reopen.
+            self.connection.increment_flow_control_window(size, stream_id=stream_id)
+            await self._flush()
 
     def inbox(self, scope: Scope) -> _Inbox | None:
         for stream in list(self.streams.values()):
