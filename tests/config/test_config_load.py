@@ -365,6 +365,26 @@ SERVER_ERRORS = [
         id="command-empty-after-expansion",
     ),
     pytest.param(
+        # Bug report: this ran plain "php", which read its script from the
+        # relay pipe and hung until allocate_timeout.
+        '[server]\ncommand = "php ${SCRIPT}"',
+        'roadrunner.toml: server.command would be "php ": set the variable, or '
+        "give it a default as in ${SCRIPT:-...} (${SCRIPT} is not set or empty)",
+        id="command-part-unset",
+    ),
+    pytest.param(
+        '[server]\ncommand = ["php", "${SCRIPT}"]\n[http.pool]\ncommand = "php ${B}"',
+        'roadrunner.toml: server.command would be ["php", ""]: set the variable, '
+        "or give it a default as in ${SCRIPT:-...} (${SCRIPT} is not set or empty)",
+        id="command-list-part-unset",
+    ),
+    pytest.param(
+        '[server]\ncommand = "php w.php"\n[http.pool]\ncommand = "php ${B}"',
+        'roadrunner.toml: http.pool.command would be "php ": set the variable, or '
+        "give it a default as in ${B:-...} (${B} is not set or empty)",
+        id="pool-command-part-unset",
+    ),
+    pytest.param(
         "[server]\ncommand = []",
         "roadrunner.toml: server.command must be a command such as "
         '"php worker.php" or ["php", "worker.php"], got []',

@@ -24,7 +24,7 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -99,6 +99,10 @@ class Kind(abc.ABC, Generic[T_co]):
     @abc.abstractmethod
     def parse(self, raw: object) -> T_co:
         """Return the stored value for ``raw``, or raise :class:`Invalid`."""
+
+    # Whether a value with an unset ``${VAR}`` in it is refused even when
+    # what is left parses: a command missing its script still runs.
+    whole: ClassVar[bool] = False
 
     def refuse(self, raw: object, why: str = "") -> Invalid:
         reason = f" ({why})" if why else ""
@@ -249,6 +253,7 @@ class Command(Kind[tuple[str, ...] | None]):
     """
 
     optional: bool = False
+    whole: ClassVar[bool] = True  # "php ${SCRIPT}" without SCRIPT is no command
 
     @property
     def expected(self) -> str:

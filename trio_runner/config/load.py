@@ -400,6 +400,13 @@ class _Reader:
             except Invalid as exc:
                 at = (*where, exc.subkey) if exc.subkey else where
                 raise self.error(at, str(exc)) from None
+            if kind.whole and args[name] is not None and where in self.unset:
+                first = self.unset[where][0]
+                message = (
+                    f"would be {show(table[name])}: set the variable, or give "
+                    f"it a default as in ${{{first}:-...}}"
+                )
+                raise self.error(where, message)
         return args
 
     def sections(
