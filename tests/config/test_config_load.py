@@ -726,10 +726,10 @@ def test_load_uses_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_load_env_value_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
-        load('[http.pool]\nnum_workers = "${WORKERS}"\n', env={"WORKERS": "four"})
+        load('[http.pool]\nnum_workers = "${WORKERS:-1}"\n', env={"WORKERS": "four"})
     assert str(info.value) == (
         "roadrunner.toml: http.pool.num_workers must be an integer from 0 to 500 "
-        '(0 = one per CPU), got "four"'
+        '(0 = one per CPU), got "four" (from ${WORKERS})'
     )
 
 

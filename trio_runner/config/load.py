@@ -123,7 +123,10 @@ def config_from_mapping(
 
 
 def expand_env(
-    text: str, env: Mapping[str, str], unset: list[str] | None = None
+    text: str,
+    env: Mapping[str, str],
+    unset: list[str] | None = None,
+    used: list[str] | None = None,
 ) -> str:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in ``text``; ``$$`` is ``$``.
 
@@ -131,7 +134,8 @@ def expand_env(
     when the variable is unset or empty, and may itself hold ``${...}``. A
     ``$`` before anything else is kept as it is.
 
-    The names of variables that expanded to "" are added to ``unset``.
+    The names of variables that expanded to "" are added to ``unset``, those
+    whose values were used to ``used``.
 
     Raises:
         ValueError: an unclosed ``${`` or a bad variable name.
@@ -150,9 +154,11 @@ def expand_env(
                 raise ValueError(f"{show(name)} is not a variable name")
             value = env.get(name, "")
             if sep and not value:
-                value = expand_env(default, env, unset)
+                value = expand_env(default, env, unset, used)
             elif not value and unset is not None:
                 unset.append(name)
+            elif value and used is not None:
+                used.append(name)
             out.append(value)
             i = end + 1
         else:
@@ -321,8 +327,10 @@ class _Reader:
 
     origin: str
     overridden: frozenset[_Path]
-    # Where a ${VAR} expanded to nothing, and which: errors there say so.
+    # Where a ${VAR} expanded to nothing, and which: errors there say so;
+    # and where one gave the value, which.
     unset: dict[_Path, list[str]] = attrs.field(factory=dict)
+    used: dict[_Path, list[str]] = attrs.field(factory=dict)
 
     def origin_of(self, path: _Path) -> str:
         """Who set ``path`` or a table holding it: an override, else the file."""
@@ -337,19 +345,25 @@ class _Reader:
             listed = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
             verb = "is" if len(names) == 1 else "are"
             message += f" ({listed} {verb} not set or empty)"
+        elif names := self.used.get(path):
+            listed = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+            message += f" (from {listed})"
         return ConfigError(f"{self.origin_of(path)}: {_dotted(path)} {message}")
 
     def expand(self, value: Any, path: _Path, env: Mapping[str, str]) -> Any:
         """``value`` with ``${VAR}`` expanded in every string in it."""
         if isinstance(value, str):
             unset: list[str] = []
+            used: list[str] = []
             try:
-                expanded = expand_env(value, env, unset)
+                expanded = expand_env(value, env, unset, used)
             except ValueError as exc:
                 message = f"has a bad ${{...}} in {show(value)}: {exc}"
                 raise self.error(path, message) from exc
             if unset:
                 self.unset.setdefault(path, []).extend(unset)
+            if used:
+                self.used.setdefault(path, []).extend(used)
             return expanded
         if isinstance(value, dict):
             return {k: self.expand(v, (*path, k), env) for k, v in value.items()}
