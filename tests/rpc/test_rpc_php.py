@@ -11,6 +11,7 @@ import json
 import socket
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import trio
@@ -154,3 +155,45 @@ async def test_rpc_server_serves_the_extra_services_it_is_given(rpc_socket) -> N
             server.stop()
     assert reply.body == b"true"
     assert sink.calls == [("declare", "hits", {})]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("listen", ["unix", "tcp"])
+async def test_rpc_php_worker_resets_its_own_pool_from_a_request(
+    php_server, rpc_socket, listen: str
+) -> None:
+    # Bug report: the reset waited for every old worker to finish its
+    # request, the caller's too, whose request waited on the reset: it hung
+    # for reset_timeout (60 s) and answered 500.
+    address = (
+        f"unix://{rpc_socket}" if listen == "unix" else f"tcp://127.0.0.1:{free_port()}"
+    )
+    with trio.fail_after(TIMEOUT):
+        server: Server = await php_server(
+            script=PHP_DIR / "http_rpc_client.php",
+            num_workers=2,
+            overrides=[f"rpc.listen={address}", "http.pool.reset_timeout=30s"],
+        )
+        pool = server.pools["http"]
+        old = list(pool.workers)
+        before = {worker.pid for worker in old}
+        async with httpx.AsyncClient(
+            base_url=server.http_url, timeout=TIMEOUT
+        ) as client:
+            start = trio.current_time()
+            reset = await client.get("/reset")
+            took = trio.current_time() - start
+            after = {(await client.get("/")).text for _ in range(4)}
+        for worker in old:  # the caller too, once it has answered
+            await worker.wait_stopped()
+    assert reset.status_code == 200, reset.text
+    assert int(reset.text.removeprefix("reset by ")) in before
+    assert took < 10
+    assert all(text.startswith("pid ") for text in after)
+    assert {int(text.removeprefix("pid ")) for text in after}.isdisjoint(before)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import os
 import random
 from contextlib import AbstractAsyncContextManager
 
@@ -297,14 +298,18 @@ class Pool:
         """
         return _Exchange(self, payload, idempotent)
 
-    async def reset(self) -> None:
+    async def reset(self, *, caller: int | None = None) -> None:
         """Replace every worker, the new ones first; no request waits or fails.
 
         As for a soft limit, each worker serves on until its replacement is
         ready, then leaves once its request (if any) is over; a worker that
         was still starting when the reset came is replaced as soon as it is
         up. Returns once every old worker has stopped, or after
-        ``reset_timeout``.
+        ``reset_timeout``; except the worker running ``caller`` (a pid: the
+        worker's, or one in its process group), when PHP resets its own pool
+        from inside a request: its request cannot end before this returns,
+        so it is not waited for; it takes no new request, and leaves once
+        that one is over.
 
         Raises:
             WorkerStartError: no replacement can start (a broken deploy, a
@@ -320,15 +325,19 @@ class Pool:
             len(old),
             extra={"pool": self.name},
         )
+        group = _process_group(caller)
         for worker in old:
-            self.retire(worker, Retirement.RESET)
+            # The caller's worker is busy with the request that asked: it
+            # takes no new one, and leaves when that one is over.
+            self.retire(worker, Retirement.RESET, now=worker.pid == group)
         failure: WorkerStartError | None = None
         with trio.move_on_after(self.config.reset_timeout):
             async with trio.open_nursery() as waiting:
 
                 async def all_stopped() -> None:
                     for worker in old:
-                        await worker.wait_stopped()
+                        if worker.pid != group:
+                            await worker.wait_stopped()
                     waiting.cancel_scope.cancel()
 
                 waiting.start_soon(all_stopped)
@@ -883,6 +892,15 @@ class _Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+def _process_group(pid: int | None) -> int | None:
+    if pid is None:
+        return None
+    try:
+        return os.getpgid(pid)
+    except OSError:  # gone already
+        return None
 
 
 class _Exchange:

@@ -5,7 +5,9 @@ old worker has finished its request and stopped and new ones serve, all
 within ``reset_timeout`` (else an error says so). No request is dropped
 or kept waiting: the old workers serve until the new ones are ready, and
 if the new ones cannot start at all, the error says why at once and the
-old ones serve on. ``resetter.List`` names the pools.
+old ones serve on. PHP may call it from inside a request: its own worker
+is then not waited for, and leaves once that request is over.
+``resetter.List`` names the pools.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import trio
 
 from trio_runner.errors import RpcError, WorkerStartError
 from trio_runner.pool import Pool
+from trio_runner.rpc.peer import caller_pid
 from trio_runner.rpc.registry import Method
 
 __all__ = ["Resetter"]
@@ -44,7 +47,7 @@ class Resetter:
         logger.info("rpc: resetting pool %s", name, extra={"pool": name})
         with trio.move_on_after(pool.config.reset_timeout):
             try:
-                await pool.reset()
+                await pool.reset(caller=await caller_pid())
             except WorkerStartError as exc:
                 # With the worker's own words, which `reset` prints: the
                 # operator who ran it may not be reading the server's log.

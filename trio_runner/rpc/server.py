@@ -51,6 +51,7 @@ from trio_runner.protocol import (
 )
 from trio_runner.rpc.address import parse_address
 from trio_runner.rpc.codec import decode_argument, encode_reply_value
+from trio_runner.rpc.peer import calls_from
 from trio_runner.rpc.registry import Registry, RpcService
 
 __all__ = ["RpcServer"]
@@ -140,6 +141,7 @@ class RpcServer:
         return listeners[0], bound, None
 
     async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        calls_from(stream)  # for handlers that ask who calls (resetter.Reset)
         decoder = FrameDecoder()
         send_lock = trio.Lock()
         slots = trio.Semaphore(self._max_in_flight)
