@@ -111,14 +111,14 @@ def test_log_drops_and_counts_records_when_output_is_stuck(
     stream, output = capture(monkeypatch)
     blocked = threading.Event()
     release = threading.Event()
-    real_emit = output._target.emit
 
-    def stuck_emit(record: logging.LogRecord) -> None:
-        blocked.set()
-        release.wait(10)
-        real_emit(record)
+    class Stuck(io.StringIO):
+        def write(self, text: str) -> int:
+            blocked.set()
+            release.wait(10)
+            return stream.write(text)
 
-    monkeypatch.setattr(output._target, "emit", stuck_emit)
+    monkeypatch.setattr(output._target, "stream", Stuck())
     logger = logging.getLogger("trio_runner.flood")
     logger.info("first")
     assert blocked.wait(5)

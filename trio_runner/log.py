@@ -21,11 +21,13 @@ log context through the RPC app logger), shown the same way after those.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import queue as _queue
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
@@ -244,16 +246,62 @@ class _QueueHandler(logging.handlers.QueueHandler):
         )
 
 
-class _QueueListener(logging.handlers.QueueListener):
-    def enqueue_sentinel(self) -> None:
+class _Writer:
+    """The thread that writes queued records: what has piled up since its
+    last write goes out in one write and one flush, so that it keeps up
+    with a flood of records far better than a write per record would."""
+
+    BATCH = 1000
+    _STOP = logging.makeLogRecord({"msg": "stop"})
+
+    def __init__(
+        self,
+        queue: _queue.Queue[logging.LogRecord],
+        handler: logging.StreamHandler[IO[str]],
+    ) -> None:
+        self._queue = queue
+        self._handler = handler
+        self._thread = threading.Thread(
+            target=self._run, name="log writer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
         # Wait for room: the queue may be full of records to write first.
-        self.queue.put(self._sentinel, timeout=10)  # type: ignore[attr-defined]
+        self._queue.put(self._STOP, timeout=10)
+        self._thread.join()
+
+    def _run(self) -> None:
+        handler = self._handler
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(_queue.Empty):
+                while len(batch) < self.BATCH:
+                    batch.append(self._queue.get_nowait())
+            lines: list[str] = []
+            for record in batch:
+                if record is self._STOP:
+                    break
+                try:
+                    lines.append(handler.format(record) + handler.terminator)
+                except Exception:
+                    handler.handleError(record)
+            try:
+                handler.stream.write("".join(lines))
+                handler.stream.flush()
+            except Exception:
+                handler.handleError(batch[0])
+            if record is self._STOP:
+                return
 
 
 class LogOutput:
     """The installed log output; ``close`` flushes it and stops its thread."""
 
-    def __init__(self, handler: logging.Handler, stream: IO[str]) -> None:
+    def __init__(
+        self, handler: logging.StreamHandler[IO[str]], stream: IO[str]
+    ) -> None:
         # Outputs of channels with their own, closed with this one.
         self.companions: list[LogOutput] = []
         self._queue: _queue.Queue[logging.LogRecord] = _queue.Queue(_QUEUE_SIZE)
@@ -264,8 +312,7 @@ class LogOutput:
         self.formatter = _ChannelFormatter(logging.Formatter())
         if isinstance(handler.formatter, _ChannelFormatter):
             self.formatter = handler.formatter
-        self._listener = _QueueListener(queue, handler)
-        self._listener.start()
+        self._writer = _Writer(queue, handler)
         self._closed = False
 
     def close(self) -> None:
@@ -274,7 +321,7 @@ class LogOutput:
         self._closed = True
         if self.handler.dropped:
             self._queue.put(self.handler.drop_note(), timeout=10)
-        self._listener.stop()  # writes what is queued, then ends the thread
+        self._writer.stop()  # writes what is queued, then ends the thread
         self._target.close()
         if self._stream not in (sys.stderr, sys.stdout):
             self._stream.close()
