@@ -7,6 +7,7 @@ readable message; a stop, graceful or forced, must leave no PHP process.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -226,7 +227,7 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
         with ThreadPoolExecutor(1) as executor:
             # A request in flight keeps the graceful stop from ending
             # before the second signal arrives.
-            executor.submit(httpx.get, server.url + "/sleep", timeout=TIMEOUT)
+            cut = executor.submit(httpx.get, server.url + "/sleep", timeout=TIMEOUT)
             wait_for_line(server, "sleeping on /sleep", timeout=TIMEOUT)
             server.send_signal(signal.SIGINT)
             time.sleep(0.2)
@@ -234,10 +235,17 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
             forced = time.monotonic()
             assert server.wait(TIMEOUT) == 130
             assert time.monotonic() - forced < 1.0
+            with contextlib.suppress(httpx.TransportError):  # or cut off
+                answer = cut.result(TIMEOUT)
+                # Not the worker's fault: not "the worker died", not a 500.
+                assert answer.status_code == 503
+                assert answer.text == "The server is shutting down.\n"
     finally:
         server.stop()
 
     assert "SIGINT again: stopping now" in server.output
+    assert "worker_crashed" not in server.output
+    assert "the worker died" not in server.output
     assert running(workers) == []
     assert tagged_processes(tag) == []
 

@@ -60,6 +60,7 @@ __all__ = [
     "SoftError",
     "TrioRunnerError",
     "WorkerCrashed",
+    "WorkerCutAtStop",
     "WorkerError",
     "WorkerStartError",
     "WorkerTimeout",
@@ -180,6 +181,11 @@ class WorkerCrashed(WorkerError):
         super().__init__(message, pid=pid)
         self.output = output
         self.vanished = vanished
+
+
+class WorkerCutAtStop(WorkerCrashed):
+    """The server stopped at once (a forced stop) and killed the worker
+    while it ran this request: no fault of the worker's."""
 
 
 class WorkerTimeout(WorkerError):

@@ -45,6 +45,7 @@ from trio_runner.errors import (
     SoftError,
     TrioRunnerError,
     WorkerCrashed,
+    WorkerCutAtStop,
     WorkerStartError,
     WorkerTimeout,
 )
@@ -471,6 +472,7 @@ class _Client:
 _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (
     (SoftError, "soft_error", "PHP answered with an error"),
     (WorkerTimeout, "exec_ttl", "the worker ran past exec_ttl and was killed"),
+    (WorkerCutAtStop, "shutdown", "the server stopped at once"),
     (WorkerCrashed, "worker_crashed", "the worker died"),
     (WorkerStartError, "worker_start", "no worker could be started"),
     (QueueFull, "queue_full", "the pool's wait queue is full"),

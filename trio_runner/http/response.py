@@ -37,6 +37,7 @@ from trio_runner.errors import (
     SoftError,
     TrioRunnerError,
     WorkerCrashed,
+    WorkerCutAtStop,
     WorkerStartError,
     WorkerTimeout,
 )
@@ -294,6 +295,8 @@ def error_response(
         return plain_response(internal_error_code, _phrase(internal_error_code))
     if isinstance(error, WorkerTimeout):
         return plain_response(504, "The request took too long and was stopped.\n")
+    if isinstance(error, WorkerCutAtStop):
+        return plain_response(503, "The server is shutting down.\n")
     if isinstance(error, WorkerCrashed):
         text = "The PHP worker died while handling the request.\n"
         if debug:

@@ -35,6 +35,7 @@ from trio_runner.errors import (
     RelayClosed,
     RemoteProtocolError,
     WorkerCrashed,
+    WorkerCutAtStop,
 )
 from trio_runner.process.output import OutputTail
 from trio_runner.process.spawn import Spawned, WorkerProcess
@@ -419,8 +420,10 @@ class Worker:
                 detail,
                 extra={"pid": self.pid, "reason": "crashed"},
             )
+        cut = self._killed and self.retirement is Retirement.SHUTDOWN
         self.kill(Retirement.CRASHED)
-        return WorkerCrashed(
+        error = WorkerCutAtStop if cut else WorkerCrashed
+        return error(
             f"worker {self.pid} {detail}",
             pid=self.pid,
             output=self.output.text(),
