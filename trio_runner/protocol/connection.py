@@ -135,9 +135,7 @@ class WorkerConnection:
             raise LocalProtocolError("a request needs a context or a body")
         self._move("request")
         return encode_frame(
-            payload.codec,
-            payload.context + payload.body,
-            (len(payload.context),),
+            payload.codec, payload.context, (len(payload.context),), tail=payload.body
         )
 
     def pong(self) -> bytes:

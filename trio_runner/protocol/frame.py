@@ -121,8 +121,13 @@ def encode_frame(
     payload: bytes = b"",
     options: tuple[int, ...] = (),
     stream: int = 0,
+    *,
+    tail: bytes = b"",
 ) -> bytes:
     """Return the whole frame as one ``bytes``, ready for a single write.
+
+    ``tail`` is more payload, after ``payload``: a request's body after its
+    context, without first joining the two (a large body is copied once).
 
     Raises:
         ValueError: more than ``MAX_OPTIONS`` options, or an option or the
@@ -131,11 +136,13 @@ def encode_frame(
     count = len(options)
     if count > MAX_OPTIONS:
         raise ValueError(f"a frame carries at most {MAX_OPTIONS} options, got {count}")
-    head = _head.pack((_VERSION << 4) | (3 + count), flags, len(payload))
+    head = _head.pack((_VERSION << 4) | (3 + count), flags, len(payload) + len(tail))
     parts = [head, _crc.pack(zlib.crc32(head)), bytes((stream, 0))]
     if count:
         parts.append(struct.pack(f"<{count}I", *options))
     parts.append(payload)
+    if tail:
+        parts.append(tail)
     return b"".join(parts)
 
 
