@@ -225,6 +225,79 @@ async def test_php_stream_stopped_by_a_leaving_client_keeps_the_worker(
     assert 12 <= sent < 200
 
 
+async def half_close(address: str, request: bytes) -> bytes:
+    """Send ``request``, shut the sending side (``nc -N``), read to the end."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(request)
+        await stream.send_eof()
+        data = b""
+        while part := await stream.receive_some(65536):
+            data += part
+    return data
+
+
+@fronts
+async def test_php_answers_a_client_that_half_closed_after_its_requests(
+    php_server: Any, front: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The lean server took the end of input for the client leaving: the
+    # slow request (watched from the first second on) was cancelled and
+    # nothing came back (499).
+    caplog.set_level(logging.INFO, "trio_runner.worker")
+    with trio.fail_after(TIMEOUT):
+        server = await start(
+            php_server, "http_sleep.php", "http.pool.num_workers=1", front=front
+        )
+        answer = await half_close(
+            server.http_address,
+            b"GET /?s=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        async with httpx.AsyncClient() as client:
+            after = await client.get(f"{server.http_url}/pid")
+    first, _, second = answer.partition(b"HTTP/1.1 200 OK\r\n")[2].partition(
+        b"HTTP/1.1 200 OK\r\n"
+    )
+    assert first.endswith(b"\r\n\r\n" + after.text.encode())  # the same worker
+    assert second.endswith(b"\r\n\r\n" + after.text.encode())
+    assert "http_sleep: sleeping 2 s" in caplog.text  # as the next test expects not
+
+
+@fronts
+async def test_php_half_close_mid_body_never_reaches_php(
+    php_server: Any, front: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "trio_runner.worker")
+    with trio.fail_after(TIMEOUT):
+        server = await start(php_server, "http_sleep.php", front=front)
+        answer = await half_close(
+            server.http_address,
+            b"POST /?s=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+        )
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{server.http_url}/pid")).status_code == 200
+    if front == "lean":
+        assert answer == b""  # the client left
+    else:
+        assert answer.startswith(b"HTTP/1.1 400 ")  # h11 answers the cut body
+    assert "http_sleep: sleeping" not in caplog.text
+
+
+@fronts
+async def test_php_never_gets_a_body_in_an_unknown_transfer_coding(
+    php_server: Any, front: str
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        server = await start(php_server, "http_sleep.php", front=front)
+        answer = await half_close(
+            server.http_address,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+            b"\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+    assert answer.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+
+
 async def test_php_h2c_body_refused_early_then_the_connection_serves_on(
     php_server: Any,
 ) -> None:

@@ -327,22 +327,129 @@ async def test_connection_answers_500_when_the_app_fails_or_says_nothing(
     assert "bug in the app" in caplog.text
 
 
-async def test_connection_tells_the_app_when_the_client_leaves() -> None:
+async def test_connection_tells_the_app_when_the_client_leaves_mid_request() -> None:
     left = trio.Event()
-    disconnects: list[Message] = []
+    messages: list[Message] = []
 
     async def slow(scope: Scope, receive: Receive, send: Send) -> None:
         scope["extensions"][DISCONNECT_EXTENSION]["subscribe"](left.set)
-        await receive()  # the (empty) body
-        disconnects.append(await receive())  # then only the leaving
+        messages.append(await receive())  # the part of the body that came
+        messages.append(await receive())  # then only the leaving
 
     async with connection(slow) as (client, conn):
-        await client.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        await client.send_all(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"
+        )
         await trio.testing.wait_all_tasks_blocked()
         await client.aclose()
         with trio.fail_after(1):
             await left.wait()
+    assert messages[1] == {"type": "http.disconnect"}
+    assert conn.gone
+
+
+async def test_connection_notices_a_client_gone_after_its_request_on_writing() -> None:
+    # The end of input after a complete request may be a half-close, so
+    # the app goes on; the write that fails is what tells it.
+    left = trio.Event()
+    wrote = trio.Event()
+    disconnects: list[Message] = []
+
+    async def streams(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["extensions"][DISCONNECT_EXTENSION]["subscribe"](left.set)
+        await receive()  # the (empty) body
+        await wrote.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        disconnects.append(await receive())
+
+    async with connection(streams) as (client, conn):
+        await client.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        await client.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert not left.is_set() and not conn.gone
+        wrote.set()
+        with trio.fail_after(1):
+            await left.wait()
     assert disconnects == [{"type": "http.disconnect"}]
+    assert conn.gone
+
+
+async def test_connection_answers_a_client_that_half_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    release = trio.Event()
+    calls: list[str] = []
+
+    async def waits(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(scope["path"])
+        await release.wait()
+        await echo(scope, receive, send)
+
+    async with connection(waits) as (client, conn):
+        await client.send_all(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+        await client.send_eof()
+        await trio.sleep(5)  # a long request: the reader watches, sees the EOF
+        assert not conn.gone
+        release.set()
+        with trio.fail_after(1):
+            data = await read_until_closed(client)
+    ((status, headers, body),) = responses(data, ["GET"])
+    assert status == 200 and json.loads(body)["path"] == "/slow"
+    assert headers[b"connection"] == b"close"  # the end of input came first
+    assert calls == ["/slow"]
+
+
+async def test_connection_answers_pipelined_requests_then_a_half_close_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def slow_first(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/one":
+            await trio.sleep(5)  # long enough for the reader to see the EOF
+        await echo(scope, receive, send)
+
+    async with connection(slow_first) as (client, _):
+        await client.send_all(
+            b"GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        )
+        await client.send_eof()
+        with trio.fail_after(10):
+            data = await read_until_closed(client)
+    answers = responses(data, ["GET", "POST"])
+    assert [json.loads(body)["path"] for _, _, body in answers] == ["/one", "/two"]
+    assert json.loads(answers[1][2])["body"] == "abc"
+    assert b"connection" not in answers[0][1]  # another request followed
+    assert answers[1][1][b"connection"] == b"close"
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc",
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHo",
+    ],
+    ids=["length", "chunked", "pipelined-head"],
+)
+async def test_connection_half_closed_mid_request_is_the_client_leaving(
+    cut: bytes,
+) -> None:
+    seen: list[Message] = []
+
+    async def reads(scope: Scope, receive: Receive, send: Send) -> None:
+        while (message := await receive())["type"] != "http.disconnect":
+            seen.append(message)
+        seen.append(message)
+
+    async with connection(reads) as (client, conn):
+        await client.send_all(cut)
+        await client.send_eof()
+        with trio.fail_after(1):
+            data = await read_until_closed(client)
+    assert data == b""
+    assert seen[-1] == {"type": "http.disconnect"}
     assert conn.gone
 
 

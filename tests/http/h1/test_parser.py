@@ -119,6 +119,66 @@ def test_parser_refuses_what_cannot_be_framed(
     assert len(heads) == (1 if "chunk" in reason else 0)
 
 
+CHUNKED_BODY = b"3\r\nabc\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("codings", "status"),
+    [
+        ([b"gzip, chunked"], 501),
+        ([b"gzip", b"chunked"], 501),  # the same list, over two lines
+        ([b"identity, chunked"], 501),
+        ([b"chunked, gzip"], 400),
+        ([b"gzip"], 400),
+        ([b"chunked", b"chunked"], 400),
+    ],
+    ids=["gzip-chunked", "two-lines", "identity", "chunked-gzip", "gzip", "twice"],
+)
+def test_parser_refuses_transfer_codings_other_than_chunked(
+    codings: list[bytes], status: int
+) -> None:
+    # llhttp de-chunked "gzip, chunked" and gave the gzip bytes on as the
+    # body; a lone "gzip" reached the app as a head with an empty body.
+    lines = b"".join(b"Transfer-Encoding: %s\r\n" % value for value in codings)
+    events = parse(b"POST / HTTP/1.1\r\nHost: h\r\n" + lines + b"\r\n" + CHUNKED_BODY)
+    assert len(events) == 1, events
+    refusal = events[0]
+    assert isinstance(refusal, Refusal)
+    assert refusal.status == status
+
+
+@pytest.mark.parametrize("value", [b"Chunked", b"CHUNKED ", b"chunked"])
+def test_parser_takes_chunked_in_any_case(value: bytes) -> None:
+    events = parse(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: %s\r\n\r\n" % value
+        + CHUNKED_BODY
+    )
+    head, body, end = events
+    assert isinstance(head, RequestHead) and head.has_body
+    assert (body, end) == (b"abc", END_OF_BODY)
+
+
+def test_parser_says_when_a_request_is_under_way() -> None:
+    parser = RequestParser(max_header_size=65536)
+    states = []
+    for piece in [
+        b"POST / HTTP/1.1\r\nHo",
+        b"st: h\r\nContent-Length: 3\r\n\r\n",
+        b"ab",
+        b"c",
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    ]:
+        parser.feed(piece)
+        states.append((parser.in_head, parser.in_body))
+    assert states == [
+        (True, False),
+        (False, True),
+        (False, True),
+        (False, False),
+        (False, False),
+    ]
+
+
 def test_parser_refusal_comes_after_the_good_requests_before_it() -> None:
     events = parse(b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET /bad HTTP/1.1\r\n\r\n")
     assert [type(e) for e in events] == [RequestHead, type(END_OF_BODY), Refusal]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -10,13 +12,14 @@ import httpx
 import pytest
 import trio
 
-from tests.http.fakes import FakeExchanger, chunk, replying
+from tests.http.fakes import FakeExchanger, Last, Script, chunk, replying
 from trio_runner.config.model import Http2Config, HttpConfig
 from trio_runner.errors import LifespanFailed
 from trio_runner.http import HttpBridge, serve_http
 from trio_runner.http.asgi import Receive, Scope, Send
 from trio_runner.http.front import plain_server, tls_server, uses_lean_server
 from trio_runner.http.h1 import H1Limits, serve_h1
+from trio_runner.protocol import Payload
 
 TIMEOUT = 10
 
@@ -196,3 +199,165 @@ async def test_server_http_server_key_picks_what_serves(php_server: Any) -> None
     assert answers["auto"].endswith(b"final") and answers["hypercorn"].endswith(
         b"final"
     )
+
+
+# A tick of a tenth of a second: a request that takes longer is watched
+# by the reader, which then sees the client's end of input.
+QUICK = H1Limits(read_header_timeout=5, idle_timeout=0.4)
+
+
+@asynccontextmanager
+async def lean(script: Script) -> AsyncIterator[tuple[str, FakeExchanger]]:
+    fake = FakeExchanger(script)
+    async with trio.open_nursery() as nursery:
+        bound = await nursery.start(
+            partial(serve_h1, HttpBridge(fake), "127.0.0.1:0", limits=QUICK)
+        )
+        yield bound, fake
+        nursery.cancel_scope.cancel()
+
+
+def slow(seconds: float) -> Script:
+    """Answer with the request body after ``seconds``, as a slow PHP would."""
+
+    async def script(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+        await trio.sleep(seconds)
+        yield Last(chunk(200, b"body=" + payload.body))
+
+    return script
+
+
+async def half_close(address: str, request: bytes) -> bytes:
+    """Send ``request``, shut the sending side, read until the server closes."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(request)
+        await stream.send_eof()
+        data = b""
+        while part := await stream.receive_some(65536):
+            data += part
+    return data
+
+
+async def test_serve_h1_answers_a_request_whose_client_half_closed() -> None:
+    # The end of input was taken for the client leaving: PHP was cancelled
+    # and the client got nothing (499 in the access log).
+    with trio.fail_after(TIMEOUT):
+        async with lean(slow(0.5)) as (bound, fake):
+            answer = await half_close(bound, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nconnection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\nbody=")
+    assert len(fake.requests) == 1 and not fake.left_early and not fake.cancelled
+
+
+async def test_serve_h1_answers_pipelined_requests_then_the_half_close() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with lean(slow(0.3)) as (bound, fake):
+            answer = await half_close(
+                bound,
+                b"POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\none"
+                b"POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\ntwo",
+            )
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert answer.index(b"body=one") < answer.index(b"body=two")
+    assert answer.endswith(b"body=two")
+    assert len(fake.requests) == 2 and not fake.left_early
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\n",
+    ],
+    ids=["body", "chunked-body", "head"],
+)
+async def test_serve_h1_half_close_mid_request_is_the_client_leaving(
+    cut: bytes,
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with lean(slow(0)) as (bound, fake):
+            answer = await half_close(bound, cut)
+    assert answer == b""
+    assert fake.requests == []  # PHP never saw it
+
+
+def chunks_every(seconds: float, count: int) -> tuple[Script, list[int], trio.Event]:
+    """A streamed answer of ``count`` chunks, how many went, and an event
+    set when the stream ends, finished or stopped."""
+    sent = [0]
+    ended = trio.Event()
+
+    async def script(payload: Payload) -> AsyncGenerator[Payload | Last, None]:
+        try:
+            yield chunk(200, b"first\n")
+            for _ in range(count):
+                await trio.sleep(seconds)
+                sent[0] += 1
+                yield chunk(200, b"chunk\n")
+            yield Last(chunk(200, b"end\n"))
+        finally:
+            ended.set()
+
+    return script, sent, ended
+
+
+async def test_serve_h1_stops_a_stream_whose_client_closed_for_good() -> None:
+    # Its end of input looks like a half-close; the writes that follow
+    # fail, and the stream is stopped there.
+    script, sent, ended = chunks_every(0.02, 200)
+    with trio.fail_after(TIMEOUT):
+        async with lean(script) as (bound, fake):
+            host, _, port = bound.rpartition(":")
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            data = b""
+            while b"first\n" not in data:
+                data += await stream.receive_some(65536)
+            await stream.aclose()
+            await ended.wait()
+    assert fake.left_early  # stopped, not finished
+    assert sent[0] < 50
+
+
+@pytest.mark.parametrize(
+    ("coding", "status"),
+    [(b"gzip, chunked", 501), (b"chunked, gzip", 400), (b"gzip", 400)],
+)
+async def test_serve_h1_refuses_transfer_codings_it_cannot_decode(
+    coding: bytes, status: int
+) -> None:
+    # "gzip, chunked" was de-chunked and the gzip bytes reached PHP as the
+    # body, the Transfer-Encoding header gone. 501 is also hypercorn's answer.
+    request = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + coding + b"\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    with trio.fail_after(TIMEOUT):
+        async with lean(slow(0)) as (bound, fake):
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(request)
+                answer = b""
+                while part := await stream.receive_some(65536):
+                    answer += part
+    assert answer.startswith(b"HTTP/1.1 %d " % status)
+    assert b"\r\nconnection: close\r\n" in answer
+    assert answer.count(b"HTTP/1.1 ") == 1  # closed: /next is not served
+    assert fake.requests == []
+
+
+async def test_serve_h1_takes_chunked_in_any_case() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with lean(slow(0)) as (bound, fake):
+            answer = await half_close(
+                bound,
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\n\r\n",
+            )
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"body=abc")
+    assert [request.body for request in fake.requests] == [b"abc"]

@@ -23,6 +23,22 @@ reader is also what notices a client that leaves during a long request:
 cancels their wait on PHP. A client that leaves during a short request is
 noticed when its response is written.
 
+End of input is the client leaving only when it comes in the middle of a
+request (its head or body incomplete). After a complete request it is a
+half-close (``shutdown(SHUT_WR)``, ``nc -N``, scripted clients): the client
+has sent all it will and waits for the answer. The requests already
+received are answered, pipelined ones in order (with ``Connection:
+close`` on the last if the end of input was seen before its answer
+began), then the connection closes. A reset while reading is the client
+leaving, whatever it had sent. This is what RoadRunner does, and
+hypercorn with fix 12 of ``trio_runner/http/connection.py``. The price:
+TCP shows a client that closed for good just as one that half-closed, so
+such a client is noticed only when its answer is written (a broken pipe or
+a reset). PHP finishes a plain request nobody waits for any more, and a
+streamed response is stopped (STOP, the worker kept) when a write fails:
+the closed socket takes the first write and answers it with a reset, so
+usually at the chunk after, not at once.
+
 Deadlines (``H1Limits``), checked by ``watch_deadlines`` rather than by a
 scope per wait (a CancelScope per request costs more than the parsing):
 
@@ -34,10 +50,12 @@ scope per wait (a CancelScope per request costs more than the parsing):
   of response the client is slow to take.
 
 The connection closes after a response when the client or the app asked
-for it, HTTP/1.0 without keep-alive, a body the app left unread, a
-framing error (answered 400 first), a websocket upgrade (refused until a
-websocket front exists), a ``CONNECT`` (answered 501: this is no proxy, and
-it never reaches the app), or a graceful shutdown (``shutdown``). Closing
+for it, HTTP/1.0 without keep-alive, a body the app left unread, the
+client's end of input (after the requests it sent are answered), a
+framing error (answered 400 first, or 501 for a transfer coding other than
+``chunked``), a websocket upgrade (refused until a websocket front
+exists), a ``CONNECT`` (answered 501: this is no proxy, and it never
+reaches the app), or a graceful shutdown (``shutdown``). Closing
 half-closes first and reads what is still coming for a moment, so the last
 response is not lost to a reset.
 
@@ -247,16 +265,30 @@ class H1Connection:
     # -- reading -------------------------------------------------------------
 
     async def _fill(self) -> None:
-        """Read once, in the task that needs the bytes; EOF marks it gone."""
+        """Read once, in the task that needs the bytes.
+
+        End of input inside a request marks the client gone; after a
+        complete one it only ends reading (see the module docstring).
+        """
         try:
             data = await self._stream.receive_some(_READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+            self._eof = True
+            self._lost()  # a reset: the client is gone, whatever it sent
+            return
         if data:
             self._feed(bytes(data))  # the same object for bytes
-        else:
-            self._eof = True
+            return
+        self._eof = True
+        parser = self._parser
+        if (parser.in_head or parser.in_body) and not parser.failed:
             self._lost()
+        else:
+            _wake(self._wakeup)  # a half-close: the handler answers, then closes
+
+    def _last_request(self) -> bool:
+        """No request follows the one in progress (once input has ended)."""
+        return not any(type(event) is RequestHead for event in self._parser.events)
 
     def _feed(self, data: bytes) -> None:
         parser = self._parser
@@ -349,7 +381,7 @@ class H1Connection:
             self.deadline = trio.current_time() + timeout
             self._waiting = _HEAD if first or parser.in_head else _IDLE
             try:
-                while not (parser.events or self.gone):
+                while not (parser.events or self.gone or self._eof):
                     if self._closing and not parser.in_head:
                         return None
                     await self._fill()
@@ -664,9 +696,14 @@ class _Exchange:
         if kind == "http.response.body":
             if not framer.started:
                 raise ResponseError("http.response.body before http.response.start")
-            if framer.keep_alive and (connection._closing or not self._body_arrived()):
-                # Shutting down, or the rest of the body will not be read:
-                # say the connection closes after this response.
+            if framer.keep_alive and (
+                connection._closing
+                or not self._body_arrived()
+                or (connection._eof and connection._last_request())
+            ):
+                # Shutting down, the rest of the body will not be read, or
+                # the client half-closed and this is its last request: say
+                # the connection closes after this response.
                 framer.keep_alive = False
             more = bool(message.get("more_body", False))
             data = framer.body(bytes(message.get("body", b"")), more=more)

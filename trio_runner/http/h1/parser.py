@@ -8,16 +8,23 @@ in order, in ``events``::
     ... ─> Refusal                    (the stream cannot be read on: answer
                                        it, then close the connection)
 
-llhttp enforces the framing rules of RFC 9112 itself, and each breach
+llhttp enforces most framing rules of RFC 9112 itself, and each breach
 becomes a ``Refusal`` with status 400: a request with both Content-Length
-and Transfer-Encoding, two Content-Length headers, a Transfer-Encoding that
-does not end in ``chunked``, a chunk size that is not hex or overflows,
+and Transfer-Encoding, two Content-Length headers, ``chunked`` given twice
+or before another coding, a chunk size that is not hex or overflows,
 obsolete line folding, bare LF line ends. On top of llhttp this module
 refuses what it leaves to the server: a head over ``max_header_size``
 (431), an HTTP version other than 1.0 and 1.1 or the HTTP/2 preface
-(505), an HTTP/1.1 request
-without exactly one Host (400) and an ``Expect`` other than
-``100-continue`` (417).
+(505), an HTTP/1.1 request without exactly one Host (400), an ``Expect``
+other than ``100-continue`` (417), and transfer codings, read across all
+Transfer-Encoding lines: ``chunked`` missing, not last or given twice is
+400 (the body's length is unknown; llhttp let a lone ``gzip`` through as
+a head with an empty body), and any coding besides the final ``chunked``
+is 501 (llhttp de-chunks ``gzip, chunked`` and would hand the gzip bytes
+on as plain; this server decodes no other coding). The 501 matches
+hypercorn, where h11 answers 501 to any Transfer-Encoding but a lone
+``chunked``, even one where ``chunked`` is not last: RFC 9112 §6.3 asks
+for 400 there, and that is what this server answers.
 
 An upgrade request (``Connection: upgrade`` with ``Upgrade``, or CONNECT)
 pauses the parser after its head: what follows is not HTTP/1.1 unless the
@@ -123,6 +130,7 @@ class RequestParser:
         events: what was parsed and not yet taken, oldest first.
         body_buffered: bytes of body data in ``events``.
         in_head: part of a request head has arrived, not all of it.
+        in_body: a head was parsed and its body is not complete yet.
         paused: an upgrade request stopped the parser (``resume``).
         failed: a ``Refusal`` was queued; nothing more is parsed.
     """
@@ -138,6 +146,7 @@ class RequestParser:
         "body_buffered",
         "events",
         "failed",
+        "in_body",
         "in_head",
         "paused",
     )
@@ -148,6 +157,7 @@ class RequestParser:
         self.events: collections.deque[ParserEvent] = collections.deque()
         self.body_buffered = 0
         self.in_head = False
+        self.in_body = False
         self.paused = False
         self.failed = False
         self._pending = b""  # what arrived while paused
@@ -213,6 +223,7 @@ class RequestParser:
     def _refuse(self, status: int, reason: str) -> None:
         self.failed = True
         self.in_head = False
+        self.in_body = False
         self.events.append(Refusal(status, reason))
 
     # -- httptools callbacks -------------------------------------------------
@@ -254,6 +265,7 @@ class RequestParser:
         if parser.should_upgrade():
             upgrade = b"connect" if method == "CONNECT" else _upgrade(headers)
             head = attrs.evolve(head, upgrade=upgrade or b"unknown")
+        self.in_body = True  # until on_message_complete, at once if none
         self.events.append(head)
 
     def on_body(self, body: bytes) -> None:
@@ -262,6 +274,7 @@ class RequestParser:
             self.events.append(body)
 
     def on_message_complete(self) -> None:
+        self.in_body = False
         if not self.failed:
             self.events.append(END_OF_BODY)
 
@@ -274,6 +287,7 @@ def _head(
     connection = b""
     expect = b""
     has_body = False
+    codings: list[bytes] | None = None
     for name, value in headers:
         if name == b"host":
             hosts += 1
@@ -284,7 +298,13 @@ def _head(
         elif name == b"content-length":
             has_body = int(value) > 0  # llhttp checked it is digits
         elif name == b"transfer-encoding":
-            has_body = True  # llhttp refused any TE that is not chunked
+            codings = [] if codings is None else codings
+            codings += value.split(b",")
+    if codings is not None:
+        refusal = _transfer_codings(codings)
+        if refusal is not None:
+            return refusal
+        has_body = True
     if version == "1.1" and hosts != 1:
         what = "no Host header" if hosts == 0 else f"{hosts} Host headers"
         return Refusal(400, f"an HTTP/1.1 request needs one Host header, got {what}")
@@ -309,6 +329,19 @@ def _head(
         expect_continue=bool(expect) and version == "1.1" and has_body,
         has_body=has_body,
     )
+
+
+def _transfer_codings(listed: list[bytes]) -> Refusal | None:
+    """Why the transfer codings in ``listed`` (header elements, in order)
+    are refused, or None for a lone ``chunked``."""
+    codings = [coding.strip().lower() for coding in listed]
+    codings = [coding for coding in codings if coding]
+    if not codings or codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
+        return Refusal(400, "Transfer-Encoding must end in chunked, given once")
+    if len(codings) > 1:
+        unknown = b", ".join(codings[:-1]).decode("ascii", "replace")
+        return Refusal(501, f"the transfer coding {unknown} is not implemented")
+    return None
 
 
 def _upgrade(headers: list[tuple[bytes, bytes]]) -> bytes:
