@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,8 @@ import httpx
 import pytest
 import trio
 
+from tests.http.h2client import open_h2
+from tests.http.hosts import GOOD_HOSTS
 from tests.servers import EXAMPLES, wait_until_empty
 from trio_runner.testing.process import ServerProcess
 
@@ -656,3 +659,106 @@ async def test_dump_worker_death_during_an_upload_deletes_its_files(
         after = await client.get("/after")  # a new worker serves it
     assert response.status_code == 500
     assert dump_of(after)["requests"] == 1
+
+
+async def send_raw(
+    target: Target, method: str, request_target: str, host: bytes
+) -> tuple[int, bytes]:
+    """One request with this Host (or ``:authority``), as bytes on the wire:
+    httpx and h11 check what they send. Returns the status and the body."""
+    address = target.dump.url.removeprefix("http://")
+    if target.http == "2":
+        async with open_h2(address) as h2c:
+            h2c.authority = host.decode("latin-1")
+            stream_id = await h2c.request(method, request_target)
+            answer = await h2c.wait_ended(stream_id)
+            return answer.status, answer.body
+    name, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(name, int(port)) as stream:
+        await stream.send_all(
+            b"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+            % (method.encode(), request_target.encode(), host)
+        )
+        data = b""
+        while piece := await stream.receive_some(65536):
+            data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"transfer-encoding" not in head.lower(), head
+    return int(head.split(b" ", 2)[1]), body
+
+
+# What a tester sent to move the path a PSR-7 app routes on, and more of
+# the kind. Over HTTP/1.1 the lean server's parser refuses the control
+# byte itself; every other one reaches the bridge, which answers 400.
+INJECTING_HOSTS = [
+    b"x/hello/injected#",
+    b"x/admin?",
+    b"x/y",
+    b"x?",
+    b"x#",
+    b"user@host",
+    b"a b",
+    b"host:port",
+    b"host:80:90",
+    b"[::1",
+    b"a\x01b",
+]
+
+
+async def test_dump_malformed_host_is_400_and_never_reaches_php(
+    client: httpx.AsyncClient, target: Target
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        before = await calls(client)
+        answers = {
+            host: await send_raw(target, "GET", "/api/status", host)
+            for host in INJECTING_HOSTS
+        }
+        after = await calls(client)
+    assert {host: status for host, (status, _) in answers.items()} == dict.fromkeys(
+        INJECTING_HOSTS, 400
+    )
+    assert answers[b"x/admin?"][1] == (
+        b"The request is malformed: the Host header is not a valid host or host:port.\n"
+    )
+    assert after == before + 1  # PHP served only the second count
+
+
+@pytest.mark.parametrize("host", [host for host in GOOD_HOSTS if host])
+async def test_dump_valid_host_makes_the_uri(target: Target, host: bytes) -> None:
+    with trio.fail_after(TIMEOUT):
+        status, body = await send_raw(target, "GET", "/x?a=1", host)
+    assert status == 200, body
+    assert json.loads(body)["uri"] == f"http://{host.decode()}/x?a=1"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_target", "uri", "raw_query"),
+    [
+        pytest.param("OPTIONS", "*", "http://h.example", "", id="asterisk"),
+        pytest.param("GET", "/a#frag", "http://h.example/a", "", id="fragment"),
+        pytest.param(
+            "GET", "/a?b=1#frag", "http://h.example/a?b=1", "b=1", id="query-fragment"
+        ),
+    ],
+)
+async def test_dump_asterisk_and_fragment_make_a_sane_uri(
+    target: Target, method: str, request_target: str, uri: str, raw_query: str
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        status, body = await send_raw(target, method, request_target, b"h.example")
+    assert status == 200, body
+    data = json.loads(body)
+    assert (data["uri"], data["rawQuery"]) == (uri, raw_query)
+
+
+async def test_dump_target_that_runs_into_the_host_is_400(
+    client: httpx.AsyncClient, target: Target
+) -> None:
+    # "http://h.example" + "*.evil.example/x" would name another host.
+    with trio.fail_after(TIMEOUT):
+        before = await calls(client)
+        status, _ = await send_raw(target, "GET", "*.evil.example/x", b"h.example")
+        after = await calls(client)
+    assert status == 400
+    assert after == before + 1

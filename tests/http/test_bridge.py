@@ -18,6 +18,7 @@ from tests.http.fakes import (
     http_scope,
     replying,
 )
+from tests.http.hosts import BAD_HOSTS, GOOD_HOSTS
 from trio_runner.config.model import HttpConfig, PoolConfig
 from trio_runner.errors import (
     ConfigError,
@@ -608,3 +609,75 @@ async def test_bridge_counts_requests_cut_by_cancellation() -> None:
             await entered.wait()
             nursery.cancel_scope.cancel()
     assert (bridge.cut, bridge.in_flight) == (1, 0)
+
+
+@pytest.mark.parametrize("host", GOOD_HOSTS)
+async def test_bridge_passes_a_valid_host_to_php(host: bytes) -> None:
+    fake = FakeExchanger()
+    reply = await call(HttpBridge(fake), http_scope(headers=[(b"host", host)]))
+    assert reply.status == 200
+    [sent] = fake.requests
+    uri = http_pb2.Request.FromString(sent.context).uri
+    assert uri == f"http://{host.decode() or '127.0.0.1'}/"
+
+
+@pytest.mark.parametrize("http_version", ["1.1", "2"])
+@pytest.mark.parametrize("host", BAD_HOSTS)
+async def test_bridge_refuses_a_malformed_host_before_php(
+    host: bytes, http_version: str
+) -> None:
+    fake = FakeExchanger()
+    scope = http_scope(
+        "POST",
+        "/api/status",
+        headers=[(b"host", host), (b"content-length", b"2")],
+        http_version=http_version,
+    )
+    client = Client([b"ab"])
+    reply = await call(HttpBridge(fake), scope, client)
+    assert reply.status == 400
+    assert reply.body.startswith(b"The request is malformed: the ")
+    assert b"Host header" in reply.body
+    assert fake.requests == []
+    assert client.received == 0  # the body is not read either
+    # Over HTTP/1 the unread body ends the connection.
+    http1 = http_version == "1.1"
+    assert reply.header(b"connection") == ([b"close"] if http1 else [])
+
+
+async def test_bridge_refuses_two_host_headers() -> None:
+    fake = FakeExchanger()
+    scope = http_scope(headers=[(b"host", b"a.example"), (b"host", b"b.example")])
+    reply = await call(HttpBridge(fake), scope)
+    assert reply.status == 400
+    assert reply.body == (
+        b"The request is malformed: it has more than one Host header.\n"
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("raw_path", [b"*.evil.example/", b"@evil.example/"])
+async def test_bridge_refuses_a_target_that_would_run_into_the_host(
+    raw_path: bytes,
+) -> None:
+    fake = FakeExchanger()
+    reply = await call(HttpBridge(fake), http_scope(raw_path=raw_path))
+    assert reply.status == 400
+    assert fake.requests == []
+
+
+async def test_bridge_sends_options_asterisk_as_the_bare_origin() -> None:
+    fake = FakeExchanger()
+    scope = http_scope("OPTIONS", "*", headers=[(b"host", b"h:8080")])
+    reply = await call(HttpBridge(fake), scope)
+    assert reply.status == 200
+    [sent] = fake.requests
+    assert http_pb2.Request.FromString(sent.context).uri == "http://h:8080"
+
+
+async def test_bridge_answers_head_with_a_bad_host_without_a_body() -> None:
+    reply = await call(
+        HttpBridge(FakeExchanger()), http_scope("HEAD", headers=[(b"host", b"x/y")])
+    )
+    assert reply.status == 400
+    assert reply.body == b""

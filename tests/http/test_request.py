@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.http.fakes import http_scope
+from tests.http.hosts import BAD_HOSTS, GOOD_HOSTS
 from trio_runner.http.asgi import Scope
 from trio_runner.http.proto import http_pb2
 from trio_runner.http.request import (
@@ -13,6 +14,7 @@ from trio_runner.http.request import (
     canonical_header_name,
     encode_request_context,
     parse_cookies,
+    target_problem,
 )
 
 
@@ -303,3 +305,92 @@ def test_context_of_a_multipart_form_without_files_sends_an_empty_tree() -> None
 def test_codec_flags() -> None:
     assert ContextCodec.PROTO.flag == 0x80
     assert ContextCodec.JSON.flag == 0x08
+
+
+@pytest.mark.parametrize("host", GOOD_HOSTS)
+def test_target_problem_passes_a_valid_host(host: bytes) -> None:
+    assert target_problem(http_scope(headers=[(b"host", host)])) is None
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_target_problem_names_a_malformed_host(host: bytes) -> None:
+    problem = target_problem(http_scope(headers=[(b"host", host)]))
+    assert problem is not None
+    assert "Host header" in problem
+
+
+@pytest.mark.parametrize("http_version", ["1.0", "1.1", "2"])
+def test_target_problem_refuses_two_host_headers(http_version: str) -> None:
+    headers = [(b"host", b"a.example"), (b"accept", b"*/*"), (b"Host", b"a.example")]
+    scope = http_scope(headers=headers, http_version=http_version)
+    assert target_problem(scope) == "it has more than one Host header"
+
+
+def test_target_problem_lets_a_request_without_host_through() -> None:
+    # The HTTP/1.1 servers refuse it before the app; HTTP/1.0 may omit it.
+    assert target_problem(http_scope(headers=[], http_version="1.0")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "query", "refused"),
+    [
+        (b"/", b"", False),
+        (b"/a#frag", b"", False),
+        (b"*", b"", False),
+        (b"http://other.example/x", b"", False),
+        (b"HTTPS://other.example/x", b"q=1", False),
+        (b"*", b"q=1", True),
+        (b"*.evil.example/x", b"", True),
+        (b"evil.example/x", b"", True),
+        (b"@evil.example/", b"", True),
+        (b"", b"", True),
+    ],
+)
+def test_target_problem_wants_a_path_an_absolute_uri_or_asterisk(
+    raw_path: bytes, query: bytes, refused: bool
+) -> None:
+    # A target without its leading "/" would run on into the host:
+    # "http://localhost" + "@evil.example/" names another server.
+    problem = target_problem(http_scope(raw_path=raw_path, query=query))
+    assert (problem is not None) is refused
+
+
+def test_target_problem_checks_the_decoded_path_without_raw_path() -> None:
+    scope = http_scope(path="evil.example/x")
+    del scope["raw_path"]
+    assert target_problem(scope) is not None
+    scope["path"] = "/caf\xe9"
+    assert target_problem(scope) is None
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "query", "uri", "raw_query"),
+    [
+        (b"/a#frag", b"", "http://localhost/a", ""),
+        # the servers split at "?" only: here all of it is the fragment
+        (b"/a#frag", b"b=1", "http://localhost/a", ""),
+        (b"/a", b"b=1#frag", "http://localhost/a?b=1", "b=1"),
+        (b"/a%23b", b"c=%23", "http://localhost/a%23b?c=%23", "c=%23"),
+        (b"http://other.example/x#f", b"", "http://other.example/x", ""),
+    ],
+)
+def test_uri_leaves_out_a_fragment(
+    raw_path: bytes, query: bytes, uri: str, raw_query: str
+) -> None:
+    context = RequestContext.from_scope(http_scope(raw_path=raw_path, query=query))
+    assert (context.uri, context.raw_query) == (uri, raw_query)
+
+
+@pytest.mark.parametrize(
+    ("options", "uri"),
+    [
+        ({}, "http://localhost"),
+        ({"headers": [(b"host", b"h:8080")]}, "http://h:8080"),
+        ({"headers": [], "server": ("10.0.0.1", 8080)}, "http://10.0.0.1:8080"),
+    ],
+)
+def test_uri_of_the_asterisk_form_is_the_bare_origin(
+    options: dict[str, object], uri: str
+) -> None:
+    scope = http_scope("OPTIONS", "*", **options)  # type: ignore[arg-type]
+    assert RequestContext.from_scope(scope).uri == uri

@@ -2,6 +2,7 @@
 
 One request, one exchange::
 
+    scope ──────> Host and target checked (request.py: else 400)
     receive() ──> body (body.py: 413 past max_request_size, forms parsed,
                     │  file parts streamed to temp files)
     scope ──────> request context ──> Payload ──> exchanger.stream()
@@ -59,7 +60,7 @@ from trio_runner.http.body import (
     read_request_body,
     receive_within,
 )
-from trio_runner.http.request import ContextCodec, RequestContext
+from trio_runner.http.request import ContextCodec, RequestContext, target_problem
 from trio_runner.http.response import (
     error_response,
     plain_response,
@@ -196,7 +197,10 @@ class HttpBridge:
     """An ASGI 3 app that serves HTTP requests with PHP workers.
 
     Handles ``http`` and ``lifespan`` scopes; ``websocket`` scopes are
-    refused. It runs under trio only: it opens a nursery per request.
+    refused. It runs under trio only: it opens a nursery per request. A
+    request whose Host header or target cannot make the URI PHP gets (two
+    Hosts, ``Host: x/admin?``, a target that is not a path) is answered 400
+    and never reaches PHP (``request.target_problem``).
 
     Args:
         exchanger: the pool that runs requests on PHP workers.
@@ -310,6 +314,10 @@ class HttpBridge:
             raise ValueError(f"HttpBridge cannot serve ASGI scope type {kind!r}")
 
     async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = target_problem(scope)
+        if problem is not None:
+            await self._refuse_target(scope, send, problem)
+            return
         # Leaving this block, however it ends, deletes the request's upload
         # temp files: after the response is written, or once it failed.
         async with open_temp_files(self.uploads) as files:
@@ -370,6 +378,24 @@ class HttpBridge:
         ):
             # The rest of the body is still on its way: this HTTP/1
             # connection cannot carry another request, so say it will close.
+            close = (b"connection", b"close")
+            response = attrs.evolve(response, headers=(*response.headers, close))
+        await send_plain(send, response, str(scope["method"]), self.date_header)
+
+    async def _refuse_target(self, scope: Scope, send: Send, problem: str) -> None:
+        """Answer 400 for a Host or request target PHP must never see."""
+        logger.debug(
+            "%s %r (Host %r): %s; answered 400",
+            scope["method"],
+            scope.get("raw_path", scope.get("path", "")),
+            [value for name, value in scope.get("headers", ()) if name == b"host"],
+            problem,
+            extra={"reason": "bad_target"},
+        )
+        response = plain_response(400, f"The request is malformed: {problem}.\n")
+        if str(scope.get("http_version", "1.1")).startswith("1."):
+            # The body, if any, is left unread, and a client that sends
+            # such a head is not one to keep a connection open for.
             close = (b"connection", b"close")
             response = attrs.evolve(response, headers=(*response.headers, close))
         await send_plain(send, response, str(scope["method"]), self.date_header)

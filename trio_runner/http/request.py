@@ -10,7 +10,14 @@ there, down to Go's quirks:
 - over HTTP/2 and HTTP/3 several ``Cookie`` headers are joined with ``"; "``
   into one value, as Go's HTTP/2 server does;
 - cookies are URL-unescaped, and one that fails to unescape is dropped;
-- the URI is absolute, built from the Host header, and has CR and LF removed.
+- the URI is absolute, built from the Host header, and has CR and LF removed;
+  a fragment in the request target (clients never send one) is left out,
+  and the asterisk-form target (``OPTIONS *``) becomes the bare origin.
+
+The Host header is pasted into that URI, so one that is not ``host[:port]``
+(``Host: x/admin?``) would move the path PHP sees. ``target_problem`` says
+why a request's Host or target cannot make a URI; the bridge answers those
+requests 400 before they reach PHP (``RequestContext`` trusts its scope).
 
 Two encodings: protobuf ``http.v1.Request`` (RoadRunner 2024.1 and later,
 frame flag 0x80) and the legacy JSON object (flag 0x08). Header values are
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 import json
 import re
 from collections.abc import Iterable
@@ -45,6 +53,7 @@ __all__ = [
     "canonical_header_name",
     "encode_request_context",
     "parse_cookies",
+    "target_problem",
 ]
 
 
@@ -86,6 +95,20 @@ _OWS = b" \t\r\n"
 _PATH_SAFE = frozenset(range(0x21, 0x7F))
 _PATH_SAFE_TEXT = "/!$&'()*+,;=:@"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Host = uri-host [":" port] (RFC 9110 7.2), uri-host as RFC 3986 3.2.2
+# spells it: a reg-name (IPv4 addresses are reg-names too) or an IP literal
+# in brackets. No userinfo, no "/?#@", no whitespace or control bytes, no
+# bare ":port". Group 1 is an IPv6 literal's address, group 2 the port.
+# The reg-name is unrolled with possessive quantifiers ([c]*+(%XX[c]*+)*+):
+# a plain name is one scan of a character class, and nothing backtracks.
+_REG_CHAR = rb"[-A-Za-z0-9._~!$&'()*+,;=]"
+_HOST = re.compile(
+    rb"(?=[^:])(?:%s*+(?:%%[0-9A-Fa-f]{2}%s*+)*+" % (_REG_CHAR, _REG_CHAR)
+    + rb"|\[(?:([0-9A-Fa-f:.]+)|[vV][0-9A-Fa-f]+\.(?:%s|:)+)\])" % _REG_CHAR
+    + rb"(?::([0-9]{1,5}))?"
+)
+_ABSOLUTE_FORM = (b"http://", b"https://")
 
 
 @functools.lru_cache(maxsize=512)
@@ -219,12 +242,24 @@ class RequestContext:
                 grouped["Cookie"] = [b"; ".join(cookie_lines)]
             cookies = tuple(parse_cookies(cookie_lines).items())
 
+        raw_path = scope.get("raw_path")
+        if raw_path is not None:
+            raw_path = bytes(raw_path)
         query = bytes(scope.get("query_string", b""))
+        # A fragment is the client's own business and is never sent; one
+        # that is sent anyway is cut off here, or PHP's URI parser takes it
+        # for one and the path it sees ends at the "#". (Go keeps it in the
+        # path, as %23.) Servers split the target at "?" only, so the "#"
+        # can be in the path, and then all of the query is in the fragment.
+        if raw_path is not None and b"#" in raw_path:
+            raw_path, query = raw_path.partition(b"#")[0], b""
+        elif b"#" in query:
+            query = query.partition(b"#")[0]
         return cls(
             remote_addr=_remote_addr(scope),
             protocol=protocol,
             method=str(scope["method"]),
-            uri=_uri(scope, _text(host.strip()), query),
+            uri=_uri(scope, _text(host.strip()), raw_path, query),
             headers=tuple([(name, tuple(values)) for name, values in grouped.items()]),
             cookies=cookies,
             raw_query=_strip_crlf(_text(query)) if query else "",
@@ -287,11 +322,10 @@ def _remote_addr(scope: Scope) -> str:
     return str(client[0]).strip("[]")
 
 
-def _uri(scope: Scope, host: str, query: bytes) -> str:
+def _uri(scope: Scope, host: str, raw_path: bytes | None, query: bytes) -> str:
     scheme = str(scope.get("scheme", "http"))
-    raw_path = scope.get("raw_path")
     if raw_path is not None:
-        path = _escape_path(bytes(raw_path))
+        path = _escape_path(raw_path)
     else:
         path = quote(str(scope.get("path", "/")), safe=_PATH_SAFE_TEXT)
 
@@ -302,7 +336,66 @@ def _uri(scope: Scope, host: str, query: bytes) -> str:
             server = scope.get("server")
             if server:
                 host = _format_host(str(server[0]), server[1], scheme)
+        if path == "*":
+            # The asterisk-form (OPTIONS *) names the server, not one of
+            # its resources: PHP gets the bare origin, "http://host", whose
+            # path PSR-7 reads as "" (trio_runner's Request as "/"). Go's
+            # "http://host*" would make "host*" the host.
+            path = ""
         uri = f"{scheme}://{host}{path}"
     if query:
         uri = f"{uri}?{_text(query)}"
     return _strip_crlf(uri)
+
+
+def target_problem(scope: Scope) -> str | None:
+    """Return why the request's target URI cannot be built, or None.
+
+    The URI PHP gets (``RequestContext.uri``) is made of the Host header and
+    the request target, so both must be what they claim to be: at most one
+    Host header, whose value, if not empty, is ``host[:port]`` (RFC 3986
+    3.2.2, the port at most 65535); and a target that is a path starting
+    with ``/``, an absolute ``http(s)://`` URI, or ``*`` without a query.
+    A missing or empty Host is no problem here: the URI then names the
+    server's own address (HTTP/1.1 servers refuse a request without Host).
+
+    The answer is a phrase for a 400 response's text, naming no value from
+    the request.
+    """
+    host = None
+    for name, value in scope.get("headers", ()):
+        # ASGI names are lower case; "Host" is caught too, as from_scope would.
+        if len(name) == 4 and name.lower() == b"host":
+            if host is not None:
+                return "it has more than one Host header"
+            host = value
+    if host:
+        match = _HOST.fullmatch(host)
+        if match is None:
+            return "the Host header is not a valid host or host:port"
+        address, port = match.groups()
+        if port is not None and len(port) == 5 and port > b"65535":
+            return "the port in the Host header is past 65535"
+        if address is not None and not _is_ipv6(address):
+            return "the Host header has a malformed IPv6 address"
+
+    raw_path = scope.get("raw_path")
+    if raw_path is None:
+        target = str(scope.get("path", "/")).encode("utf-8", "surrogateescape")
+    else:
+        target = bytes(raw_path)
+    if target[:1] == b"/" or target[:8].lower().startswith(_ABSOLUTE_FORM):
+        return None
+    if target == b"*":
+        if scope.get("query_string"):
+            return "the request target * has a query"
+        return None
+    return "the request target is not a path, an absolute URI or *"
+
+
+def _is_ipv6(address: bytes) -> bool:
+    try:
+        ipaddress.IPv6Address(address.decode("ascii"))
+    except ValueError:
+        return False
+    return True
