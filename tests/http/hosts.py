@@ -15,6 +15,7 @@ GOOD_HOSTS = [
     b"a_b.local",
     b"caf%C3%A9.example",
     b"host:65535",
+    b"host:",  # an empty port: RFC 3986 allows it, and Go
     b"[v1.fe80::1+eth0]",
     b"",  # no authority: the URI names the server's address
 ]
@@ -30,7 +31,6 @@ BAD_HOSTS = [
     b" example.com",
     b"host:port",
     b"host:80:90",
-    b"host:",
     b":80",
     b"host:65536",
     b"host:123456",

@@ -99,14 +99,15 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Host = uri-host [":" port] (RFC 9110 7.2), uri-host as RFC 3986 3.2.2
 # spells it: a reg-name (IPv4 addresses are reg-names too) or an IP literal
 # in brackets. No userinfo, no "/?#@", no whitespace or control bytes, no
-# bare ":port". Group 1 is an IPv6 literal's address, group 2 the port.
+# bare ":port"; an empty port ("host:") is allowed, as RFC 3986 and Go
+# allow it. Group 1 is an IPv6 literal's address, group 2 the port.
 # The reg-name is unrolled with possessive quantifiers ([c]*+(%XX[c]*+)*+):
 # a plain name is one scan of a character class, and nothing backtracks.
 _REG_CHAR = rb"[-A-Za-z0-9._~!$&'()*+,;=]"
 _HOST = re.compile(
     rb"(?=[^:])(?:%s*+(?:%%[0-9A-Fa-f]{2}%s*+)*+" % (_REG_CHAR, _REG_CHAR)
     + rb"|\[(?:([0-9A-Fa-f:.]+)|[vV][0-9A-Fa-f]+\.(?:%s|:)+)\])" % _REG_CHAR
-    + rb"(?::([0-9]{1,5}))?"
+    + rb"(?::([0-9]{0,5}))?"
 )
 _ABSOLUTE_FORM = (b"http://", b"https://")
 
