@@ -21,6 +21,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.errors
+import h2.events
 import httpx
 import pytest
 import trio
@@ -1040,3 +1041,54 @@ async def test_connection_h1_still_serves_what_it_may_frame() -> None:
             answer = await exchange_raw(bound, b"".join(requests))
     assert answer.count(b"HTTP/1.1 200 OK\r\n") == 4, answer
     assert [request.body for request in fake.requests] == [b"hello", b"hello", b"", b""]
+
+
+async def test_connection_h2c_upgrade_request_loses_its_hop_by_hop_headers() -> None:
+    # Fix 19: served over HTTP/2, the upgrade request kept Connection,
+    # Upgrade and HTTP2-Settings, which RFC 9113 8.2.2 forbids there.
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen.append(scope)
+        length = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": b"fine"})
+
+    client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    settings = client.initiate_upgrade_connection()
+    request = (
+        b"GET /first HTTP/1.1\r\nHost: x\r\nX-Kept: yes\r\n"
+        b"Connection: Upgrade, HTTP2-Settings, X-Hop\r\nX-Hop: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n"
+    ) % settings
+    events: list[h2.events.Event] = []
+    with trio.fail_after(10):
+        async with serving(app, h2c=True) as bound:
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += await stream.receive_some(65536)
+                switched, _, data = data.partition(b"\r\n\r\n")
+                await stream.send_all(client.data_to_send())
+                while not any(isinstance(e, h2.events.StreamEnded) for e in events):
+                    events += client.receive_data(data)
+                    await stream.send_all(client.data_to_send())
+                    data = await stream.receive_some(65536)
+    assert switched.startswith(b"HTTP/1.1 101 ")
+    (scope,) = seen
+    assert (scope["http_version"], scope["path"]) == ("2", "/first")
+    names = {name for name, _ in scope["headers"]}
+    assert {b"host", b"x-kept"} <= names
+    hop = {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"x-hop"}
+    assert names & hop == set()
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    assert body == b"fine"

@@ -112,6 +112,10 @@ test in ``tests/http/test_connection.py``:
     lengths (400), and a Transfer-Encoding other than ``chunked`` (501).
     The check is one pass over the parsed headers per request head, and
     compares them with the lines h11 parsed them from (``_HeadBuffer``).
+19. After ``Upgrade: h2c``, the request served as HTTP/2 stream 1 reaches
+    the app without ``Connection``, the fields it names, ``Upgrade``,
+    ``HTTP2-Settings`` and the other HTTP/1.1 hop-by-hop fields, which have
+    no place in HTTP/2 (RFC 9113 8.2.2). hypercorn passed them on.
 
 What h11 lets through and is kept: a Transfer-Encoding on an HTTP/1.0
 request is read as chunked, where RFC 9112 6.1 says to distrust its
@@ -800,7 +804,8 @@ class _H2(H2Protocol):
 
 
 class _Protocol:
-    """Picks HTTP/1.1 or HTTP/2 for a connection, as hypercorn's wrapper does."""
+    """Picks HTTP/1.1 or HTTP/2 for a connection, as hypercorn's wrapper does,
+    and switches to HTTP/2 on h2c (the upgrade request: fix 19)."""
 
     def __init__(
         self,
@@ -842,11 +847,40 @@ class _Protocol:
                 await self.protocol.handle(RawData(data=switch.data))
         except H2CProtocolRequiredError as switch:  # Upgrade: h2c, answered 101
             self.protocol = _H2(*self._arguments)
-            await self.protocol.initiate(switch.headers, switch.settings)
+            headers = _without_hop_by_hop(switch.headers)  # fix 19
+            await self.protocol.initiate(headers, switch.settings)
             if switch.data:
                 await self.protocol.handle(RawData(data=switch.data))
         except _RefuseConnection:
             await self.protocol.send(Closed())
+
+
+# RFC 9113 8.2.2: the fields that belong to one HTTP/1.1 hop, not to the
+# request, besides those that ``Connection`` names.
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection"}
+)
+
+
+def _without_hop_by_hop(
+    headers: list[tuple[bytes, bytes]],
+) -> list[tuple[bytes, bytes]]:
+    """The headers of an ``Upgrade: h2c`` request, as its HTTP/2 stream 1
+    carries them (fix 19). hypercorn passed them on whole."""
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    }
+    # Host, and hypercorn's pseudo-headers, stay even if the client names
+    # them there: they make the request.
+    dropped = _HOP_BY_HOP | (named - {b"host"})
+    return [
+        (name, value)
+        for name, value in headers
+        if name.startswith(b":") or name.lower() not in dropped
+    ]
 
 
 class _App:
