@@ -21,6 +21,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.errors
+import h2.events
 import httpx
 import pytest
 import trio
@@ -964,3 +965,130 @@ async def test_connection_h2_credits_held_pieces_an_app_left_unread() -> None:
     assert (answer.status, answer.body) == (200, b"fine")
     assert (after.status, after.reset) == (200, None)
     assert client.goaway is None
+
+
+# Fix 18: request heads whose framing h11 takes on trust are refused, as the
+# lean server refuses them.
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+POST = b"POST / HTTP/1.1\r\nHost: x\r\n"
+FRAMING_FAULTS = {
+    "cl-and-te": POST
+    + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "te-and-cl": POST
+    + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+    "two-equal-cl": POST + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    "cl-list": POST + b"Content-Length: 5, 5\r\n\r\nhello",
+    "obs-fold": b"GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+    "folded-cl": POST + b"Content-Length: 5\r\n\t\r\n\r\nhello",
+    "bare-lf": b"GET / HTTP/1.1\nHost: x\n\n",
+    "bare-lf-once": b"GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", FRAMING_FAULTS.values(), ids=FRAMING_FAULTS)
+async def test_connection_h1_refuses_ambiguous_framing_with_400_and_closes(
+    caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    # Both lengths (RFC 9112 6.1) went to the app, and so did what followed
+    # the chunked body, as a second request; a repeated or listed length
+    # was taken once, a folded line unfolded, a bare LF taken for CRLF. A
+    # proxy in front that frames the request otherwise sees a different
+    # second request.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    close = b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            answer = await exchange_raw(bound, request_bytes + SMUGGLED)
+            after = await exchange_raw(bound, close)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert b"\r\nconnection: close" in head.lower()
+    assert body == b""  # and nothing more: the connection closed
+    assert after.startswith(b"HTTP/1.1 200 OK\r\n")
+    (served,) = fake.requests  # the GET on the next connection only
+    assert b"/after" in served.context
+    assert hypercorn_trouble(caplog) == []
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.2", b"HTTP/2.0", b"HTTP/3.0"])
+async def test_connection_h1_refuses_other_http_versions_with_505(
+    version: bytes,
+) -> None:
+    # h11 served them all as HTTP/1.1, and the app saw http_version "2.0".
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    request = b"GET / %s\r\nHost: x\r\n\r\n" % version
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            answer = await exchange_raw(bound, request + SMUGGLED)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n")
+    assert b"\r\nconnection: close" in head.lower()
+    assert body == b""
+    assert fake.requests == []
+
+
+async def test_connection_h1_still_serves_what_it_may_frame() -> None:
+    # The checks of fix 18 refuse none of these.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    requests = [
+        POST + b"Content-Length: 5\r\n\r\nhello",
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Note: a, b\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ]
+    with trio.fail_after(10):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            answer = await exchange_raw(bound, b"".join(requests))
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 4, answer
+    assert [request.body for request in fake.requests] == [b"hello", b"hello", b"", b""]
+
+
+async def test_connection_h2c_upgrade_request_loses_its_hop_by_hop_headers() -> None:
+    # Fix 19: served over HTTP/2, the upgrade request kept Connection,
+    # Upgrade and HTTP2-Settings, which RFC 9113 8.2.2 forbids there.
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen.append(scope)
+        length = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": b"fine"})
+
+    client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    settings = client.initiate_upgrade_connection()
+    request = (
+        b"GET /first HTTP/1.1\r\nHost: x\r\nX-Kept: yes\r\n"
+        b"Connection: Upgrade, HTTP2-Settings, X-Hop\r\nX-Hop: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n"
+    ) % settings
+    events: list[h2.events.Event] = []
+    with trio.fail_after(10):
+        async with serving(app, h2c=True) as bound:
+            host, _, port = bound.rpartition(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                await stream.send_all(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += await stream.receive_some(65536)
+                switched, _, data = data.partition(b"\r\n\r\n")
+                await stream.send_all(client.data_to_send())
+                while not any(isinstance(e, h2.events.StreamEnded) for e in events):
+                    events += client.receive_data(data)
+                    await stream.send_all(client.data_to_send())
+                    data = await stream.receive_some(65536)
+    assert switched.startswith(b"HTTP/1.1 101 ")
+    (scope,) = seen
+    assert (scope["http_version"], scope["path"]) == ("2", "/first")
+    names = {name for name, _ in scope["headers"]}
+    assert {b"host", b"x-kept"} <= names
+    hop = {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"x-hop"}
+    assert names & hop == set()
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    assert body == b"fine"

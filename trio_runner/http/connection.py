@@ -97,6 +97,31 @@ test in ``tests/http/test_connection.py``:
     window only as its app takes the held pieces: flow control, not the
     reading task, holds that client, and what is held is bounded by the
     stream's window (``_Inbox.offer``).
+18. HTTP/1.1: a request head whose framing h11 took on trust gets 400 and
+    the connection closes, before the app sees it, as the lean server
+    (``h1/parser.py``) refuses it: both Content-Length and
+    Transfer-Encoding (RFC 9112 6.1; h11 read the body as chunked and what
+    followed it as the next request), a Content-Length repeated or given
+    as a list (``5, 5``; h11 kept one), an obsolete line fold (h11
+    unfolded it, which RFC 9112 5.2 allows) and a line ending in a bare LF
+    (h11 took it for CRLF, which RFC 9112 2.2 allows). Allowed or not, each
+    is read otherwise by some proxy in front, which then sees a different
+    next request. A version other than HTTP/1.0 and HTTP/1.1 gets 505
+    (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``; llhttp
+    answers ``HTTP/1.2`` with 400). h11 already refused two different
+    lengths (400), and a Transfer-Encoding other than ``chunked`` (501).
+    The check is one pass over the parsed headers per request head, and
+    compares them with the lines h11 parsed them from (``_HeadBuffer``).
+19. After ``Upgrade: h2c``, the request served as HTTP/2 stream 1 reaches
+    the app without ``Connection``, the fields it names, ``Upgrade``,
+    ``HTTP2-Settings`` and the other HTTP/1.1 hop-by-hop fields, which have
+    no place in HTTP/2 (RFC 9113 8.2.2). hypercorn passed them on.
+
+What h11 lets through and is kept: a Transfer-Encoding on an HTTP/1.0
+request is read as chunked, where RFC 9112 6.1 says to distrust its
+framing; h11 closes after every HTTP/1.0 response, so nothing can follow
+it on the connection. An ``Expect`` other than ``100-continue`` reaches the
+app (the lean server answers 417).
 
 HTTP/1.0 keep-alive is not offered: h11 closes every HTTP/1.0 connection
 after one response (``Connection: keep-alive`` or not), and working around
@@ -129,6 +154,7 @@ import h2.stream
 import h11
 import hpack
 import trio
+from h11._receivebuffer import ReceiveBuffer
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.events import Body, EndBody, StreamClosed
@@ -291,10 +317,37 @@ class _RefuseConnection(Exception):
     """Raised by the HTTP/1.1 protocol once it has answered: close now."""
 
 
+class _HeadBuffer(ReceiveBuffer):
+    """h11's receive buffer, keeping what the last request head it gave out
+    looked like on the wire (fix 18).
+
+    XXX: h11's request reader takes the head from this buffer as lines with
+    their ends dropped, then merges what it takes for one field (a folded
+    line, a repeated Content-Length) into the ``Request``: only these lines
+    still show what came. Both this class and ``_Peer._receive_buffer`` are
+    h11 internals (``_receivebuffer``), tested on h11 0.16.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[bytearray] = []
+        self.bare_lf = False
+
+    def maybe_extract_lines(self) -> list[bytearray] | None:
+        before = len(self)
+        lines = super().maybe_extract_lines()
+        if lines:
+            self.lines = lines
+            # With CRLF everywhere, each line and the blank one add two bytes.
+            wire = sum(map(len, lines)) + 2 * len(lines) + 2
+            self.bare_lf = before - len(self) != wire
+        return lines
+
+
 class _Peer(h11.Connection):
     """h11's server side, remembering whether the client broke the protocol
     only after a complete request (bytes sent after ``Connection: close``),
-    and holding every request head to ``max_incomplete_event_size`` (fix 15).
+    and refusing the request heads h11 lets through (fixes 15, 18).
     """
 
     broke_after_request = False
@@ -302,6 +355,8 @@ class _Peer(h11.Connection):
     def __init__(self, our_role: Any, *, max_incomplete_event_size: int) -> None:
         super().__init__(our_role, max_incomplete_event_size=max_incomplete_event_size)
         self.max_head_size = max_incomplete_event_size
+        self._head = _HeadBuffer()
+        self._receive_buffer = self._head  # still empty
 
     @property
     def they_are_waiting_for_100_continue(self) -> bool:
@@ -316,33 +371,70 @@ class _Peer(h11.Connection):
         except h11.RemoteProtocolError:
             self.broke_after_request = before in {h11.DONE, h11.MUST_CLOSE}
             raise
-        if isinstance(event, h11.Request) and _head_size(event) > self.max_head_size:
-            # XXX: fix 15. h11 checks its limit only against a head still
-            # incomplete, so one that came whole in a single read (up to
-            # 64 KiB, or 16 KiB under TLS) went through. Refused here as h11
-            # refuses its own: the client's state becomes ERROR (h11's
-            # private ``_process_error``), and hypercorn answers the status
-            # hint and closes. The request never reaches the app.
-            self._process_error(self.their_role)
-            raise h11.RemoteProtocolError(
-                "the request head is too large", error_status_hint=431
-            )
+        if isinstance(event, h11.Request):
+            refusal = _refusal(event, self._head, self.max_head_size)
+            if refusal is not None:
+                # XXX: refused as h11 refuses its own: the client's state
+                # becomes ERROR (h11's private ``_process_error``), and
+                # hypercorn answers the status hint, with ``Connection:
+                # close``, and closes. The request never reaches the app.
+                self._process_error(self.their_role)
+                status, reason = refusal
+                raise h11.RemoteProtocolError(reason, error_status_hint=status)
         return event
 
 
-def _head_size(request: h11.Request) -> int:
-    """The request line and headers as long as they are on the wire, counted
-    as the lean server counts them (``h1/parser.py``)."""
+def _refusal(
+    request: h11.Request, head: _HeadBuffer, max_head_size: int
+) -> tuple[int, str] | None:
+    """The status and reason a request head h11 has parsed is refused with
+    (fixes 15, 18), or None: it may be served."""
+    # The size as the lean server counts it (``h1/parser.py``): the request
+    # line and headers as long as they are on the wire, without extra OWS.
     size = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n\r\n")
-    for name, value in request.headers.raw_items():
+    length = chunked = False
+    # h11's own (raw name, name, value) list: one pass, no copies.
+    for _, name, value in request.headers._full_items:
         size += len(name) + len(value) + len(b": \r\n")
-    return size
+        if name == b"content-length":
+            length = True
+        elif name == b"transfer-encoding":
+            chunked = True
+    if head.bare_lf:
+        return 400, "a line of the request head ends in a bare LF"
+    if len(request.headers) != len(head.lines) - 1:
+        # h11 made one field of two lines: a folded line, or a repeated
+        # Content-Length it kept once.
+        if any(line.startswith((b" ", b"\t")) for line in head.lines):
+            return 400, "obsolete line folding in the request head"
+        return 400, "more than one Content-Length header"
+    if length and chunked:
+        return 400, "both Content-Length and Transfer-Encoding"
+    if length and any(
+        line[:15].lower() == b"content-length:" and b"," in line for line in head.lines
+    ):
+        return 400, "a list of lengths in Content-Length"
+    if size > max_head_size:
+        # Fix 15: h11 checks its limit only against a head still
+        # incomplete, so one that came whole in a single read (up to 64 KiB,
+        # or 16 KiB under TLS) went through.
+        return 431, "the request head is too large"
+    if request.http_version not in {b"1.1", b"1.0"} and not _is_preface(request):
+        return 505, "only HTTP/1.0 and HTTP/1.1 are served over HTTP/1"
+    return None
+
+
+def _is_preface(request: h11.Request) -> bool:
+    """The h2c preface, which h11 reads as a request (``_H11._check_protocol``
+    answers it)."""
+    preface = (b"PRI", b"*", b"2.0")
+    return (request.method, request.target, request.http_version) == preface
 
 
 # TODO: #6 HTTP/1.0 keep-alive (ab -k) needs h11's keep-alive rule replaced;
 # the lean HTTP/1.1 server, which serves plain HTTP by default, offers it.
 class _H11(H11Protocol):
-    """HTTP/1.1 with fixes 5, 8, 9, 11, 12 and 14."""
+    """HTTP/1.1 with fixes 5, 8, 9, 11, 12, 14, 15 and 18 (through ``_Peer``)."""
 
     def __init__(self, *args: Any, h2c: bool) -> None:
         super().__init__(*args)
@@ -712,7 +804,8 @@ class _H2(H2Protocol):
 
 
 class _Protocol:
-    """Picks HTTP/1.1 or HTTP/2 for a connection, as hypercorn's wrapper does."""
+    """Picks HTTP/1.1 or HTTP/2 for a connection, as hypercorn's wrapper does,
+    and switches to HTTP/2 on h2c (the upgrade request: fix 19)."""
 
     def __init__(
         self,
@@ -754,11 +847,40 @@ class _Protocol:
                 await self.protocol.handle(RawData(data=switch.data))
         except H2CProtocolRequiredError as switch:  # Upgrade: h2c, answered 101
             self.protocol = _H2(*self._arguments)
-            await self.protocol.initiate(switch.headers, switch.settings)
+            headers = _without_hop_by_hop(switch.headers)  # fix 19
+            await self.protocol.initiate(headers, switch.settings)
             if switch.data:
                 await self.protocol.handle(RawData(data=switch.data))
         except _RefuseConnection:
             await self.protocol.send(Closed())
+
+
+# RFC 9113 8.2.2: the fields that belong to one HTTP/1.1 hop, not to the
+# request, besides those that ``Connection`` names.
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection"}
+)
+
+
+def _without_hop_by_hop(
+    headers: list[tuple[bytes, bytes]],
+) -> list[tuple[bytes, bytes]]:
+    """The headers of an ``Upgrade: h2c`` request, as its HTTP/2 stream 1
+    carries them (fix 19). hypercorn passed them on whole."""
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    }
+    # Host, and hypercorn's pseudo-headers, stay even if the client names
+    # them there: they make the request.
+    dropped = _HOP_BY_HOP | (named - {b"host"})
+    return [
+        (name, value)
+        for name, value in headers
+        if name.startswith(b":") or name.lower() not in dropped
+    ]
 
 
 class _App:
