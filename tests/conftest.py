@@ -25,3 +25,13 @@ def rpc_socket() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="rr-rpc-"))
     yield directory / "rpc.sock"
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A short-named directory any user may enter (mode 0755), for sockets
+    that workers running as ``server.user`` connect to; removed after."""
+    directory = Path(tempfile.mkdtemp(prefix="rr-user-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -8,6 +8,7 @@ of the test process, zombies included, must be gone once a pool is closed.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -38,3 +39,25 @@ def is_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def is_dead(pid: int) -> bool:
+    """True when ``pid`` has exited, reaped or not.
+
+    For the children PHP workers fork: once their parent is gone they are
+    reparented to init (or a subreaper), which reaps them when it will.
+    """
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def has_pcntl() -> bool:
+    """Whether the ``php`` on PATH has the pcntl extension (pcntl_fork)."""
+    result = subprocess.run(
+        ["php", "-r", "echo extension_loaded('pcntl') ? 'yes' : 'no';"],
+        capture_output=True,
+        check=False,
+    )
+    return result.stdout == b"yes"

@@ -28,7 +28,7 @@ from trio_runner import control
 from trio_runner.cli import main
 from trio_runner.control import format_age, format_memory
 from trio_runner.rpc import RpcClient
-from trio_runner.testing.process import ServerProcess
+from trio_runner.testing.process import ServerProcess, ServerStartError
 
 TIMEOUT = 15.0
 
@@ -156,6 +156,66 @@ def test_stop_signals_the_server_from_its_pid_file(tmp_path: Path) -> None:
     assert result.stdout == f"trio_runner (pid {server.pid}) stopped\n"
     assert "SIGTERM: stopping gracefully" in server.output
     assert not pid_file.exists(), "the server removed its pid file"
+
+
+@pytest.mark.php
+def test_serve_refuses_the_pid_file_of_a_running_server(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_exit_on_path.php")
+    pid_file = tmp_path / "rr.pid"
+    first = ServerProcess(config, args=["-p", str(pid_file)], start_timeout=TIMEOUT)
+    with first:
+        second = ServerProcess(
+            config, args=["-p", str(pid_file)], start_timeout=TIMEOUT
+        )
+        try:
+            with pytest.raises(ServerStartError, match="exited with code 1"):
+                second.start()
+        finally:
+            second.stop()  # had it started after all
+        assert (
+            f"trio_runner: the pid file {pid_file} names a running trio_runner "
+            f"(pid {first.pid}); stop that one first"
+        ) in second.output
+        assert pid_file.read_text() == f"{first.pid}\n", "left to the first"
+
+        result = command("stop", "-p", str(pid_file))
+        assert result.returncode == 0, result.stderr
+        assert first.wait(TIMEOUT) == 0
+    assert not pid_file.exists()
+
+
+@pytest.mark.php
+def test_serve_replaces_a_stale_pid_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_exit_on_path.php")
+    pid_file = tmp_path / "rr.pid"
+    with subprocess.Popen(["sleep", "30"]) as other:
+        try:
+            for stale, reason in [
+                ("999999999", "process 999999999 is not running"),
+                (str(other.pid), f"process {other.pid} is not trio_runner"),
+                ("garbage", "it holds no pid"),
+            ]:
+                pid_file.write_text(f"{stale}\n")
+                args = ["-p", str(pid_file)]
+                with ServerProcess(config, args=args, start_timeout=TIMEOUT) as server:
+                    assert pid_file.read_text() == f"{server.pid}\n"
+                    assert (
+                        f"replacing the stale pid file {pid_file}: {reason}"
+                    ) in server.output
+                    assert server.stop(TIMEOUT) == 0
+                assert not pid_file.exists(), "its own: removed at exit"
+            assert other.poll() is None, "the other program was left alone"
+        finally:
+            other.kill()
+
+
+@pytest.mark.php
+def test_serve_leaves_a_pid_file_that_is_no_longer_its_own(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http_exit_on_path.php")
+    pid_file = tmp_path / "rr.pid"
+    with ServerProcess(config, args=["-p", str(pid_file)], start_timeout=TIMEOUT):
+        pid_file.write_text("12345\n")  # someone else's now
+    assert pid_file.read_text() == "12345\n"
 
 
 @pytest.mark.php

@@ -193,38 +193,82 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return EXIT_STARTUP_FAILED
-    pid_file = Path(args.pid_file) if args.pid_file else None
-    if pid_file is not None:
-        try:
-            pid_file.write_text(f"{os.getpid()}\n")
-        except OSError as exc:
-            print(
-                f"trio_runner: cannot write the pid file {pid_file}: {exc.strerror}",
-                file=sys.stderr,
-            )
-            return EXIT_STARTUP_FAILED
-    try:
-        return _serve_config(config, args)
-    finally:
-        if pid_file is not None:
-            _remove_pid_file(pid_file)
-
-
-def _remove_pid_file(pid_file: Path) -> None:
-    """Remove ``pid_file`` if it still names this process."""
-    try:
-        if pid_file.read_text().strip() == str(os.getpid()):
-            pid_file.unlink()
-    except OSError:
-        pass
-
-
-def _serve_config(config: Config, args: argparse.Namespace) -> int:
     try:
         output = configure_logging(config.logs, silent=args.silent)
     except ConfigError as exc:
         print(f"trio_runner: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
+    pid_file = Path(args.pid_file) if args.pid_file else None
+    try:
+        if pid_file is not None and not _claim_pid_file(pid_file):
+            return EXIT_STARTUP_FAILED
+        return _serve_config(config)
+    finally:
+        if pid_file is not None:
+            _remove_pid_file(pid_file)
+        output.close()
+
+
+def _claim_pid_file(pid_file: Path) -> bool:
+    """Write this process's pid to ``pid_file``, unless a server's is there.
+
+    A live trio_runner's pid file is never taken over: ``stop`` could no
+    longer reach that server, and this one would delete the file on its
+    way out. A stale one (its process is gone, or is not trio_runner) is
+    replaced, with a warning. The file is created exclusively, so of two
+    servers starting at once only one gets it.
+    """
+    for _ in range(3):
+        try:
+            fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                pid = control.read_pid(pid_file)
+            except OSError as exc:
+                return _pid_file_error(pid_file, exc)
+            reason = "it holds no pid" if pid is None else control.why_not_a_server(pid)
+            if reason is None:
+                print(
+                    f"trio_runner: the pid file {pid_file} names a running "
+                    f"trio_runner (pid {pid}); stop that one first (trio_runner "
+                    f"stop -p {pid_file}) or give this one another pid file",
+                    file=sys.stderr,
+                )
+                return False
+            logger.warning("replacing the stale pid file %s: %s", pid_file, reason)
+            try:
+                pid_file.unlink(missing_ok=True)
+            except OSError as exc:
+                return _pid_file_error(pid_file, exc)
+            continue
+        except OSError as exc:
+            return _pid_file_error(pid_file, exc)
+        with os.fdopen(fd, "w") as file:
+            file.write(f"{os.getpid()}\n")
+        return True
+    # Recreated under our feet each time: other servers start on it too.
+    return _pid_file_error(pid_file, "other servers keep creating it")
+
+
+def _pid_file_error(pid_file: Path, reason: OSError | str) -> bool:
+    if isinstance(reason, OSError):
+        reason = reason.strerror or str(reason)
+    print(
+        f"trio_runner: cannot write the pid file {pid_file}: {reason}", file=sys.stderr
+    )
+    return False
+
+
+def _remove_pid_file(pid_file: Path) -> None:
+    """Remove ``pid_file`` if it still names this process."""
+    try:
+        if control.read_pid(pid_file) == os.getpid():
+            pid_file.unlink()
+    except OSError:
+        pass
+
+
+def _serve_config(config: Config) -> int:
     try:
         return trio.run(_run_server, config)
     except TrioRunnerError as exc:
@@ -232,8 +276,6 @@ def _serve_config(config: Config, args: argparse.Namespace) -> int:
         return EXIT_STARTUP_FAILED
     except KeyboardInterrupt:
         return EXIT_FORCED
-    finally:
-        output.close()
 
 
 async def _run_server(config: Config) -> int:

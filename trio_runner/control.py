@@ -240,6 +240,37 @@ def stop(pid_file: Path, *, force: bool = False, timeout: float = 60.0) -> int:
     return 0
 
 
+def read_pid(pid_file: Path) -> int | None:
+    """The pid ``pid_file`` holds, or None if it holds none (or is gone).
+
+    Raises:
+        OSError: it cannot be read (other than not existing).
+    """
+    try:
+        text = pid_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 1 else None
+
+
+def why_not_a_server(pid: int) -> str | None:
+    """Why ``pid`` is not a running trio_runner, or None if it may be one.
+
+    What ``stop`` checks before it signals a pid, for ``serve -p`` to tell
+    a live server's pid file from a stale one. A process whose command
+    line cannot be read counts as a server: refusing to take its pid file
+    is the safe side.
+    """
+    if pid == os.getpid():
+        return "it is this process"
+    if not _running(pid):
+        return f"process {pid} is not running"
+    other = _not_trio_runner(pid)
+    if other is not None:
+        return f"process {pid} is not trio_runner (it runs {other[:60]!r})"
+    return None
+
+
 def _not_trio_runner(pid: int) -> str | None:
     """The command line of ``pid`` if it is visibly not trio_runner.
 

@@ -187,6 +187,7 @@ class Server:
                 config.server.relay,
                 relay_nursery=nursery,
                 base_dir=config.working_dir,
+                user=config.server.user,
             )
         except BindError as exc:
             return exc
@@ -240,7 +241,12 @@ class Server:
             services.append(RpcMetrics(self.metrics.app))
         if self.status is not None:
             services.append(RpcStatus(self.status))
-        server = RpcServer(rpc.listen, services, base_dir=self.config.working_dir)
+        server = RpcServer(
+            rpc.listen,
+            services,
+            base_dir=self.config.working_dir,
+            user=self.config.server.user,
+        )
         try:
             self.rpc_address = await nursery.start(server.run)
         except BindError as exc:

@@ -15,11 +15,19 @@ import pytest
 import trio
 import trio.testing
 
-from tests.php_workers import PHP_DIR, child_processes, is_gone, php, request
+from tests.php_workers import (
+    PHP_DIR,
+    child_processes,
+    has_pcntl,
+    is_dead,
+    is_gone,
+    php,
+    request,
+)
 from trio_runner.config.model import PoolConfig
 from trio_runner.errors import SoftError, WorkerCrashed
 from trio_runner.pool import Pool, open_pool
-from trio_runner.process import WorkerState
+from trio_runner.process import Retirement, WorkerState
 
 pytestmark = pytest.mark.php
 
@@ -192,3 +200,64 @@ async def test_pool_crash_error_carries_what_php_said_on_stderr() -> None:
             with pytest.raises(WorkerCrashed) as info:
                 await pool.exec(request(b"die"))
     assert "exit_mid_request" in info.value.output
+
+
+needs_pcntl = pytest.mark.skipif(
+    not has_pcntl(), reason="php has no pcntl extension (pcntl_fork)"
+)
+
+
+async def wait_dead(pid: int) -> None:
+    """Return once ``pid`` has exited; the caller bounds the wait."""
+    while not is_dead(pid):  # noqa: ASYNC110 (no event for another process)
+        await trio.sleep(0.02)
+
+
+@needs_pcntl
+async def test_pool_php_child_of_a_worker_retired_by_max_jobs_is_killed(
+    php_pool,
+) -> None:
+    with trio.fail_after(10):
+        pool = await php_pool(PHP_DIR / "fork_child.php", max_jobs=1)
+        [first] = pool.workers
+        child = int((await pool.exec(request(b"fork"))).body)
+        assert child != first.pid and not is_dead(child)
+
+        await first.wait_stopped()
+        assert first.process.returncode == 0, "it took the stop frame"
+        with trio.fail_after(1):
+            await wait_dead(child)
+
+
+@needs_pcntl
+async def test_pool_php_child_of_a_worker_that_exits_is_killed(php_pool) -> None:
+    with trio.fail_after(10):
+        pool = await php_pool(PHP_DIR / "fork_child.php")
+        [first] = pool.workers
+        child = int((await pool.exec(request(b"exit"))).body)
+
+        await first.wait_stopped()
+        assert first.retirement is Retirement.EXITED
+        with trio.fail_after(1):
+            await wait_dead(child)
+
+
+@needs_pcntl
+@pytest.mark.parametrize("graceful", [True, False])
+async def test_pool_php_children_of_workers_end_with_the_pool(graceful: bool) -> None:
+    children = []
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            config = PoolConfig(num_workers=2)
+            async with open_pool(php("fork_child.php"), config=config) as pool:
+                for _ in range(4):
+                    children.append(int((await pool.exec(request(b"fork"))).body))
+                assert not any(is_dead(child) for child in children)
+                if graceful:
+                    await pool.aclose()
+                else:
+                    nursery.cancel_scope.cancel()
+        with trio.fail_after(1):
+            for child in children:
+                await wait_dead(child)
+    assert child_processes() == []

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import pwd
 import uuid
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import trio
 
 from tests.php_workers import child_processes, php, request
 from trio_runner.config.model import PoolConfig
-from trio_runner.errors import WorkerStartError
+from trio_runner.errors import BindError, WorkerStartError
 from trio_runner.pool import open_pool
 from trio_runner.process import ProcessSpawner, Worker, open_relay, worker_environment
 from trio_runner.process.relay import Link
@@ -182,3 +183,58 @@ async def test_link_sees_stray_bytes_of_an_idle_worker(kind: str) -> None:
         os.close(to_worker_r)
         os.close(from_worker_w)
         await stream.aclose()
+
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="only root can run workers as another user"
+)
+
+
+@needs_root
+async def test_relay_unix_socket_lets_workers_of_server_user_connect(
+    shared_dir: Path,
+) -> None:
+    path = shared_dir / "rr.sock"
+    nobody = pwd.getpwnam("nobody")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            relay = await open_relay(
+                f"unix://{path}", relay_nursery=nursery, user="nobody"
+            )
+            assert (path.stat().st_uid, path.stat().st_gid) == (
+                nobody.pw_uid,
+                nobody.pw_gid,
+            )
+            spawner = ProcessSpawner(
+                argv=php("echo.php"),
+                env=worker_environment(relay=relay.spec, mode="http"),
+                relay=relay,
+                user="nobody",
+            )
+            spawned = await spawner.spawn(task_nursery=nursery, timeout=10)
+            assert psutil.Process(spawned.process.pid).uids().real == nobody.pw_uid
+            worker = Worker(spawned)
+            worker.dismiss()
+            await worker.run(grace=5)
+            nursery.cancel_scope.cancel()
+    assert spawned.process.returncode == 0
+    assert child_processes() == []
+
+
+@needs_root
+async def test_relay_unix_socket_refuses_a_directory_server_user_cannot_enter(
+    rpc_socket: Path,
+) -> None:
+    rpc_socket.parent.chmod(0o700)  # root's own: nobody may not enter it
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(BindError) as info:
+                await open_relay(
+                    f"unix://{rpc_socket}", relay_nursery=nursery, user="nobody"
+                )
+    message = str(info.value)
+    assert message.startswith(
+        f"server.relay: server.user 'nobody' cannot reach unix://{rpc_socket}: "
+        f"it may not enter {rpc_socket.parent} (mode drwx------, owner uid 0)"
+    )
+    assert not await trio.Path(rpc_socket).exists(), "refused before binding"

@@ -8,6 +8,8 @@ interleaved calls are driven frame by frame on one connection.
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 from pathlib import Path
 
@@ -197,3 +199,25 @@ async def test_rpc_php_worker_resets_its_own_pool_from_a_request(
     assert took < 10
     assert all(text.startswith("pid ") for text in after)
     assert {int(text.removeprefix("pid ")) for text in after}.isdisjoint(before)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can run workers as nobody")
+async def test_rpc_php_workers_of_server_user_reach_relay_and_rpc_sockets(
+    php_server, shared_dir: Path
+) -> None:
+    nobody = pwd.getpwnam("nobody")
+    with trio.fail_after(TIMEOUT):
+        server = await php_server(
+            script=PHP_DIR / "http_rpc_client.php",
+            overrides=[
+                "server.user=nobody",
+                f"server.relay=unix://{shared_dir}/rr.sock",
+                f"rpc.listen=unix://{shared_dir}/rpc.sock",
+            ],
+        )
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(f"{server.http_url}/workers")
+    assert reply.status_code == 200, reply.text
+    answer = json.loads(reply.text)  # the worker asked over RR_RPC
+    assert answer["pids"] == [answer["me"]]
+    assert psutil.Process(answer["me"]).uids().real == nobody.pw_uid

@@ -8,6 +8,8 @@ is the bytes PHP sees. Real sockets, so real time, guarded by fail_after.
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -272,3 +274,28 @@ async def test_rpc_server_reports_an_address_in_use() -> None:
         f"rpc.listen: cannot listen on tcp://127.0.0.1:{port}: Address already "
         "in use (choose another address for rpc.listen)"
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as nobody")
+async def test_rpc_server_unix_socket_lets_workers_of_server_user_connect(
+    shared_dir: Path,
+) -> None:
+    path = shared_dir / "rpc.sock"
+    nobody = pwd.getpwnam("nobody")
+    server = RpcServer(f"unix://{path}", [Probe()], user="nobody")
+    connect = f'exit(stream_socket_client("unix://{path}") ? 0 : 1);'
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            assert path.stat().st_uid == nobody.pw_uid
+            # As a worker of server.user does for RR_RPC.
+            result = await trio.run_process(
+                ["php", "-r", connect],
+                user=nobody.pw_uid,
+                group=nobody.pw_gid,
+                extra_groups=[],
+                capture_stderr=True,
+                check=False,
+            )
+            nursery.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr.decode()

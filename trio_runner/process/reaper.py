@@ -8,24 +8,24 @@ parent-death signal cannot close the gap (``spawn.py`` says why), so the
 server keeps a helper that outlives it by a moment::
 
     server ──pipe──> reaper         "+1234\\n": watch process group 1234
-       │                            "-1234\\n": forget it (it was reaped)
+       │                            "-1234\\n": forget it (it was killed)
        └── workers 1234, 1240, ...  end of file: SIGKILL every group still
                                     watched, then exit
 
 The pipe's write end is the server's only link to the reaper. However the
 server ends (SIGKILL included), the kernel closes that end, and the reaper
-reads end of file. A server that stops normally has reaped every worker
-first, so nothing is left watched and the reaper simply exits; the server
-then reaps the reaper. Invariants:
+reads end of file. A server that stops normally has killed every
+worker's group first, so nothing is left watched and the reaper simply
+exits; the server then reaps the reaper. Invariants:
 
-- A group is watched from just after its leader is spawned until just
-  after that leader is reaped (``terminate.reap``), and the reaper applies
-  the lines in order, so it never kills a group it was told is gone. A pid
-  (hence a group id) is free for reuse only once reaped; in the moment
-  between the reap and its ``-`` line, the kernel would have to go through
-  every other pid first. A server killed between a worker's fork and its
-  ``+`` leaves that worker unwatched; it has no request yet, so it exits
-  at the end of file on its relay.
+- A group is watched from just after its leader is spawned until the
+  server has killed the group itself, which ``GroupLeader.wait``
+  (``group.py``) does once the leader exited and before it is reaped. The
+  reaper applies the lines in order, so it never kills a group it was told
+  is gone; and a pid (hence a group id) is free for reuse only once
+  reaped, after its ``-`` line. A server killed between a worker's fork
+  and its ``+`` leaves that worker unwatched; it has no request yet, so it
+  exits at the end of file on its relay.
 - The server never blocks on the reaper. A line is a few bytes, written
   whole or not at all to a non-blocking pipe (``PIPE_BUF``). A reaper that
   died or stopped reading (so that the pipe filled) is given up on with
@@ -240,7 +240,7 @@ class Reaper:
                 self._helper.send(b"+%d\n" % pgid)
 
     async def forget(self, pgid: int) -> None:
-        """``pgid``'s leader has been reaped: never kill that group.
+        """``pgid`` has been killed (or its leader reaped): never kill it now.
 
         Once nothing is watched and no pool holds the reaper, it is closed
         and reaped (shielded, bounded). Unknown groups are ignored.
@@ -310,7 +310,7 @@ def watch(pgid: int) -> None:
 
 
 async def forget(pgid: int) -> None:
-    """``Reaper.forget`` on this process's reaper; call once one is reaped."""
+    """``Reaper.forget`` on this process's reaper; call once a group is killed."""
     await _reaper.forget(pgid)
 
 

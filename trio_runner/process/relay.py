@@ -208,6 +208,7 @@ async def open_relay(
     *,
     relay_nursery: trio.Nursery,
     base_dir: Path | None = None,
+    user: str = "",
 ) -> PipeRelay | SocketRelay:
     """Return a relay for ``spec`` (``pipes``, ``tcp://h:p``, ``unix://path``).
 
@@ -215,7 +216,8 @@ async def open_relay(
     returned relay's ``spec`` names the port that was bound, so workers
     connect to the right place. A stale unix socket file is replaced, as
     RoadRunner does (``process.unix``: a live socket or another file is
-    refused), and removed when the relay stops.
+    refused), and removed when the relay stops. With ``user`` (workers
+    run as that ``server.user``) the socket file is given to that user.
 
     Raises:
         BindError: the socket cannot be bound.
@@ -235,7 +237,9 @@ async def open_relay(
             path = Path(rest)
             if base_dir is not None and not path.is_absolute():
                 path = base_dir / path
-            listener, socket_file = await bind_unix_socket(path, "server.relay")
+            listener, socket_file = await bind_unix_socket(
+                path, "server.relay", user=user
+            )
             listeners = [listener]
             spec = f"unix://{path}"
         else:

@@ -9,13 +9,15 @@ killed and reaped before the error leaves.
 
 Workers get their own process group (as RoadRunner's Setpgid), so a Ctrl-C
 in the terminal reaches only the server, which then stops them in order.
+When a worker is done, by whatever path, what is left of its group (the
+children it forked) is killed before the worker is reaped (``group.py``).
 Each group is registered with the reaper (``reaper.py``) as soon as it is
-spawned, and forgotten once its leader is reaped (``terminate.py``): if the
-server dies without stopping its workers, SIGKILL included, the reaper
-kills every group still registered, so a worker busy with a request does
-not outlive the server. (The kernel's parent-death signal cannot do that
-here: it fires when the *thread* that forked exits, and trio forks in a
-thread of its cache, which ends after 10 idle seconds.)
+spawned, and forgotten once it has been killed: if the server dies without
+stopping its workers, SIGKILL included, the reaper kills every group still
+registered, so a worker busy with a request does not outlive the server.
+(The kernel's parent-death signal cannot do that here: it fires when the
+*thread* that forked exits, and trio forks in a thread of its cache,
+which ends after 10 idle seconds.)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from trio_runner.errors import (
     WorkerStartError,
 )
 from trio_runner.process import reaper
+from trio_runner.process.group import GroupLeader
 from trio_runner.process.output import OutputTail, pump_output
 from trio_runner.process.relay import Link, PipeRelay, Relay
 from trio_runner.process.terminate import describe_exit, kill_and_reap
@@ -171,7 +174,7 @@ class ProcessSpawner:
         stdio = self.relay.uses_stdio
         uid, gid, groups = _identity(self.user)
         try:
-            process = await trio.lowlevel.open_process(
+            opened = await trio.lowlevel.open_process(
                 list(self.argv),
                 stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -185,13 +188,15 @@ class ProcessSpawner:
             )
         except OSError as exc:
             raise self._cannot_start(exc.strerror) from exc
-        # Its group is killed if the server dies; reap() forgets it.
-        reaper.watch(process.pid)
+        # Its group is killed if the server dies; GroupLeader.wait forgets
+        # it once it has killed the group itself.
+        reaper.watch(opened.pid)
+        process = GroupLeader(opened)
         tail = OutputTail()
         drained = trio.Event()
-        assert process.stderr is not None and process.stdout is not None
+        assert opened.stderr is not None and opened.stdout is not None
 
-        stderr = process.stderr
+        stderr = opened.stderr
 
         async def pump_stderr() -> None:
             try:
@@ -203,7 +208,7 @@ class ProcessSpawner:
         if not stdio:
             task_nursery.start_soon(
                 functools.partial(pump_output, source="stdout"),
-                process.stdout,
+                opened.stdout,
                 process.pid,
                 tail,
             )
@@ -243,7 +248,7 @@ class ProcessSpawner:
             )
         return RemoteProtocolError(message)
 
-    async def _link(self, process: trio.Process) -> Link:
+    async def _link(self, process: GroupLeader) -> Link:
         """Wait for the handshake, or for the process to die first."""
         link: Link | None = None
         failure: Exception | None = None
@@ -251,7 +256,7 @@ class ProcessSpawner:
         async def pair() -> None:
             nonlocal link, failure
             try:
-                link = await self.relay.link(process)
+                link = await self.relay.link(process.process)
             except Exception as exc:
                 failure = exc
             nursery.cancel_scope.cancel()
@@ -272,7 +277,7 @@ class ProcessSpawner:
 
     def _start_error(
         self,
-        process: trio.Process,
+        process: GroupLeader,
         exc: Exception,
         tail: OutputTail,
         exit_code: int | None,

@@ -1,20 +1,18 @@
 """Ending worker processes: always killed or exited, always reaped.
 
 Graceful stop (stop frame, then a grace period) lives in ``worker.py``; this
-module is the last step every path goes through, and where the reaper
-(``reaper.py``) is told a worker's group is gone.
+module is the last step every path goes through. Killing the rest of a
+worker's process group, and telling the reaper (``reaper.py``) it is gone,
+happen in ``GroupLeader.wait`` (``group.py``), just before the reap.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from typing import TYPE_CHECKING
 
 import trio
-
-from trio_runner.process import reaper
 
 if TYPE_CHECKING:
     from trio_runner.process.spawn import WorkerProcess
@@ -31,19 +29,11 @@ _KILL_WAIT = 5.0
 def kill(process: WorkerProcess) -> None:
     """SIGKILL ``process`` and whatever it started, if it is still running.
 
-    Workers are started as leaders of their own process group, so killing
-    the group also ends children a worker forked (a shell wrapper's PHP,
-    say), which would otherwise outlive the server.
+    A spawned worker (a ``GroupLeader``) is killed with its process group,
+    so children it forked (a shell wrapper's PHP, say) go too.
     """
-    if process.returncode is not None:
-        return
-    try:
-        if isinstance(process, trio.Process):
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except ProcessLookupError:
-        pass
+    if process.returncode is None:
+        process.kill()
 
 
 async def kill_and_reap(process: WorkerProcess) -> None:
@@ -58,13 +48,12 @@ async def kill_and_reap(process: WorkerProcess) -> None:
 async def reap(process: WorkerProcess) -> None:
     """Wait for ``process`` to exit, shielded, for at most a few seconds.
 
-    Once it is reaped its pid may be reused, so the reaper forgets its
-    group; one that did not exit stays watched.
+    A worker's ``wait`` kills what is left of its group before it reaps
+    the leader. One that did not exit stays watched by the reaper.
     """
     with trio.CancelScope(shield=True), trio.move_on_after(_KILL_WAIT):
         await process.wait()
     if process.returncode is not None:
-        await reaper.forget(process.pid)
         return
     logger.error(
         "worker %d did not exit %.0f s after SIGKILL; it may be stuck in the kernel",

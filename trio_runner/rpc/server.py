@@ -75,6 +75,9 @@ class RpcServer:
             refuses port 0.
         services: objects whose ``methods()`` are registered.
         base_dir: what a relative unix socket path is relative to.
+        user: who the PHP workers run as (``server.user``); a unix
+            socket is given to that user, so they can connect to
+            ``RR_RPC``.
         max_in_flight: calls one connection may have running at once;
             reading that connection waits while it has that many.
     """
@@ -86,12 +89,14 @@ class RpcServer:
         *,
         base_dir: Path | None = None,
         max_in_flight: int = 64,
+        user: str = "",
     ) -> None:
         self.listen = listen
         self.registry = Registry(services)
         self.address: str | None = None
         self._where = parse_address(listen, base_dir=base_dir)
         self._max_in_flight = max_in_flight
+        self._user = user
 
     async def run(
         self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
@@ -123,7 +128,9 @@ class RpcServer:
         where = self._where
         if where.kind == "unix":
             assert where.path is not None
-            listener, socket_file = await bind_unix_socket(where.path, "rpc.listen")
+            listener, socket_file = await bind_unix_socket(
+                where.path, "rpc.listen", user=self._user
+            )
             return listener, str(where), socket_file
         try:
             listeners = await trio.open_tcp_listeners(
