@@ -147,6 +147,23 @@ def test_parser_refuses_transfer_codings_other_than_chunked(
     assert refusal.status == status
 
 
+def test_parser_refuses_transfer_encoding_in_http_10() -> None:
+    # RFC 9112 6.1: the framing of such a request is faulty. Served with
+    # keep-alive, the second request here rode in on the first one's body.
+    smuggled = b"GET /smuggled HTTP/1.0\r\n\r\n"
+    events = parse(
+        b"POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + CHUNKED_BODY + smuggled
+    )
+    assert len(events) == 1, events
+    refusal = events[0]
+    assert isinstance(refusal, Refusal)
+    assert (refusal.status, refusal.reason) == (
+        400,
+        "an HTTP/1.0 request cannot use Transfer-Encoding",
+    )
+
+
 @pytest.mark.parametrize("value", [b"Chunked", b"CHUNKED ", b"chunked"])
 def test_parser_takes_chunked_in_any_case(value: bytes) -> None:
     events = parse(

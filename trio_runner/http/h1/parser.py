@@ -16,7 +16,8 @@ obsolete line folding, bare LF line ends. On top of llhttp this module
 refuses what it leaves to the server: a head over ``max_header_size``
 (431), an HTTP version other than 1.0 and 1.1 or the HTTP/2 preface
 (505), an HTTP/1.1 request without exactly one Host (400), an ``Expect``
-other than ``100-continue`` (417), and transfer codings, read across all
+other than ``100-continue`` (417), Transfer-Encoding in an HTTP/1.0
+request (400: RFC 9112 §6.1), and transfer codings, read across all
 Transfer-Encoding lines: ``chunked`` missing, not last or given twice is
 400 (the body's length is unknown; llhttp let a lone ``gzip`` through as
 a head with an empty body), and any coding besides the final ``chunked``
@@ -301,6 +302,10 @@ def _head(
             codings = [] if codings is None else codings
             codings += value.split(b",")
     if codings is not None:
+        if version == "1.0":
+            # RFC 9112 6.1: its framing is faulty, whatever it says; and
+            # kept alive, what follows could be read as another request.
+            return Refusal(400, "an HTTP/1.0 request cannot use Transfer-Encoding")
         refusal = _transfer_codings(codings)
         if refusal is not None:
             return refusal
