@@ -14,6 +14,7 @@ server this test started, and its own child processes, get signals.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import signal
@@ -59,11 +60,14 @@ def _workers(server: ServerProcess) -> list[psutil.Process]:
         children = psutil.Process(server.pid).children()
     except psutil.NoSuchProcess:
         return []
-    return [
-        child
-        for child in children
-        if child.status() != psutil.STATUS_ZOMBIE and not is_reaper(child)
-    ]
+    alive = []
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and not is_reaper(child):
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            pass  # a worker that left since children() listed it
+    return alive
 
 
 def test_load_survives_max_jobs_resets_and_kills(
@@ -79,17 +83,25 @@ def test_load_survives_max_jobs_resets_and_kills(
     resets = kills = 0
     with ThreadPoolExecutor(CLIENTS) as executor:
         clients = [executor.submit(_client, server.url, stop) for _ in range(CLIENTS)]
-        began = time.monotonic()
-        next_kill = began + chaos.uniform(1.5, 3.0)
-        while (now := time.monotonic()) - began < LOAD_SECONDS:
-            time.sleep(1.0)
-            os.kill(server.pid, signal.SIGUSR1)
-            resets += 1
-            if now >= next_kill and (workers := _workers(server)):
-                chaos.choice(workers).kill()
-                kills += 1
-                next_kill = now + chaos.uniform(1.5, 3.0)
-        stop.set()
+        try:
+            began = time.monotonic()
+            next_kill = began + chaos.uniform(1.5, 3.0)
+            while (now := time.monotonic()) - began < LOAD_SECONDS:
+                time.sleep(1.0)
+                # The server must live through it all: if it died, this
+                # raises, and the clients are stopped all the same.
+                assert server.process is not None and server.process.poll() is None, (
+                    server.output
+                )
+                os.kill(server.pid, signal.SIGUSR1)
+                resets += 1
+                if now >= next_kill and (workers := _workers(server)):
+                    with contextlib.suppress(psutil.NoSuchProcess):  # just left
+                        chaos.choice(workers).kill()
+                    kills += 1
+                    next_kill = now + chaos.uniform(1.5, 3.0)
+        finally:
+            stop.set()
         outcomes: collections.Counter[str] = collections.Counter()
         for future in clients:
             outcomes += future.result(TIMEOUT)
