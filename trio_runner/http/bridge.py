@@ -307,7 +307,7 @@ class HttpBridge:
         elif kind == "lifespan":
             await _run_lifespan(receive, send)
         elif kind == "websocket":
-            # TODO: #3 websockets reach PHP through their own front, a later
+            # TODO: #6 websockets reach PHP through their own front, a later
             # issue; until then the handshake is refused (403).
             await _refuse_websocket(receive, send)
         else:

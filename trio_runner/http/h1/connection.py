@@ -473,9 +473,9 @@ class H1Connection:
         return True
 
     async def _refuse_websocket(self, exchange: _Exchange) -> None:
-        # TODO: #3 websockets reach PHP through their own front; until then
-        # an upgrade is offered to the app only to be refused (403, or the
-        # denial response the app sends).
+        # TODO: #6 websockets reach PHP through their own front (a later
+        # issue); until then an upgrade is offered to the app only to be
+        # refused (403, or the denial response the app sends).
         await WebsocketRefusal(self._app, exchange, self._write_final).run()
 
     # -- writing -------------------------------------------------------------
