@@ -221,3 +221,39 @@ async def test_rpc_php_workers_of_server_user_reach_relay_and_rpc_sockets(
     answer = json.loads(reply.text)  # the worker asked over RR_RPC
     assert answer["pids"] == [answer["me"]]
     assert psutil.Process(answer["me"]).uids().real == nobody.pw_uid
+
+
+async def test_rpc_php_two_workers_resetting_at_once_both_return(
+    php_server, rpc_socket
+) -> None:
+    # Bug report: each reset waited for the other caller's worker, whose
+    # request waited on its own reset: both hung for reset_timeout.
+    with trio.fail_after(TIMEOUT):
+        server: Server = await php_server(
+            script=PHP_DIR / "http_rpc_client.php",
+            num_workers=2,
+            overrides=[
+                f"rpc.listen=unix://{rpc_socket}",
+                "http.pool.reset_timeout=30s",
+            ],
+        )
+        old = list(server.pools["http"].workers)
+        answers: list[httpx.Response] = []
+        async with (
+            httpx.AsyncClient(base_url=server.http_url, timeout=TIMEOUT) as client,
+            trio.open_nursery() as nursery,
+        ):
+
+            async def reset() -> None:
+                answers.append(await client.get("/reset"))
+
+            start = trio.current_time()
+            nursery.start_soon(reset)
+            nursery.start_soon(reset)
+        took = trio.current_time() - start
+        for worker in old:
+            await worker.wait_stopped()
+    assert [answer.status_code for answer in answers] == [200, 200], answers
+    callers = {int(answer.text.removeprefix("reset by ")) for answer in answers}
+    assert callers == {worker.pid for worker in old}  # one on each worker
+    assert took < 10

@@ -151,6 +151,10 @@ class Pool:
         self._offered = trio.Event()  # set (and replaced) when a worker joins
         self._start_failed = trio.Event()  # set (and replaced) when one fails
         self._generation = 0  # resets so far: a worker started before one goes
+        # Process groups of workers waiting on a reset they asked for (from
+        # PHP, inside a request), and an event set (and replaced) as it changes.
+        self._resetters: set[int] = set()
+        self._resetters_changed = trio.Event()
 
     # -- public ------------------------------------------------------------
 
@@ -326,27 +330,62 @@ class Pool:
             extra={"pool": self.name},
         )
         group = _process_group(caller)
-        for worker in old:
-            # The caller's worker is busy with the request that asked: it
-            # takes no new one, and leaves when that one is over.
-            self.retire(worker, Retirement.RESET, now=worker.pid == group)
-        failure: WorkerStartError | None = None
-        with trio.move_on_after(self.config.reset_timeout):
-            async with trio.open_nursery() as waiting:
+        if group is not None:
+            self._calling_reset(group, True)
+        try:
+            for worker in old:
+                # The caller's worker is busy with the request that asked:
+                # it takes no new one, and leaves when that one is over.
+                self.retire(worker, Retirement.RESET, now=worker.pid == group)
+            failure: WorkerStartError | None = None
+            with trio.move_on_after(self.config.reset_timeout):
+                async with trio.open_nursery() as waiting:
 
-                async def all_stopped() -> None:
-                    for worker in old:
-                        if worker.pid != group:
-                            await worker.wait_stopped()
+                    async def all_stopped() -> None:
+                        for worker in old:
+                            await self._stopped_or_resetting(worker)
+                        waiting.cancel_scope.cancel()
+
+                    waiting.start_soon(all_stopped)
+                    while not self._cannot_replace():
+                        await self._start_failed.wait()
+                    failure = self._start_failure
                     waiting.cancel_scope.cancel()
-
-                waiting.start_soon(all_stopped)
-                while not self._cannot_replace():
-                    await self._start_failed.wait()
-                failure = self._start_failure
-                waiting.cancel_scope.cancel()
+        finally:
+            if group is not None:
+                self._calling_reset(group, False)
         if failure is not None:
             raise failure
+
+    def _calling_reset(self, group: int, calling: bool) -> None:
+        """The worker ``group`` waits on a reset it asked for, or no more."""
+        if calling:
+            self._resetters.add(group)
+        else:
+            self._resetters.discard(group)
+        self._resetters_changed.set()
+        self._resetters_changed = trio.Event()
+
+    async def _stopped_or_resetting(self, worker: Worker) -> None:
+        """Return once ``worker`` has stopped, or waits on a reset itself.
+
+        Two workers that reset the pool at once each wait for the other's
+        request to end, which waits on its reset: neither is waited for.
+        """
+        stopped = False
+        while not stopped and worker.pid not in self._resetters:
+            changed = self._resetters_changed
+            async with trio.open_nursery() as either:
+
+                async def wait_stopped() -> None:
+                    nonlocal stopped
+                    await worker.wait_stopped()
+                    stopped = True
+                    either.cancel_scope.cancel()
+
+                either.start_soon(wait_stopped)
+                await changed.wait()
+                either.cancel_scope.cancel()
 
     async def wait_ready(self) -> None:
         """Return once every slot has a worker that takes requests.
