@@ -332,27 +332,52 @@ def test_target_problem_lets_a_request_without_host_through() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw_path", "query", "refused"),
+    ("method", "raw_path", "query", "refused"),
     [
-        (b"/", b"", False),
-        (b"/a#frag", b"", False),
-        (b"*", b"", False),
-        (b"http://other.example/x", b"", False),
-        (b"HTTPS://other.example/x", b"q=1", False),
-        (b"*", b"q=1", True),
-        (b"*.evil.example/x", b"", True),
-        (b"evil.example/x", b"", True),
-        (b"@evil.example/", b"", True),
-        (b"", b"", True),
+        ("GET", b"/", b"", False),
+        ("GET", b"/a#frag", b"", False),
+        ("OPTIONS", b"*", b"", False),
+        ("GET", b"http://other.example/x", b"", False),
+        ("GET", b"HTTPS://other.example/x", b"q=1", False),
+        ("GET", b"http://other.example", b"", False),
+        ("GET", b"http://[::1]:8080/x", b"", False),
+        ("OPTIONS", b"*", b"q=1", True),
+        ("GET", b"*", b"", True),  # the asterisk-form is OPTIONS's only
+        ("GET", b"*.evil.example/x", b"", True),
+        ("GET", b"evil.example/x", b"", True),
+        ("GET", b"@evil.example/", b"", True),
+        ("GET", b"", b"", True),
+        # Absolute-form targets name the host: checked as a Host header is
+        # (bug report: "http://[::1/x" moved the path PSR-7 saw).
+        ("GET", b"http://[::1/x", b"", True),
+        ("GET", b"http://u:p@evil/x", b"", True),
+        ("GET", b"http://evil:99999/x", b"", True),
+        ("GET", b"http:///x", b"", True),
+        ("GET", b"http://a\\b/x", b"", True),
     ],
 )
 def test_target_problem_wants_a_path_an_absolute_uri_or_asterisk(
-    raw_path: bytes, query: bytes, refused: bool
+    method: str, raw_path: bytes, query: bytes, refused: bool
 ) -> None:
     # A target without its leading "/" would run on into the host:
     # "http://localhost" + "@evil.example/" names another server.
-    problem = target_problem(http_scope(raw_path=raw_path, query=query))
-    assert (problem is not None) is refused
+    scope = http_scope(method, raw_path=raw_path, query=query)
+    problem = target_problem(scope)
+    assert (problem is not None) is refused, problem
+
+
+def test_target_problem_refuses_an_absolute_uri_as_http2_path() -> None:
+    scope = http_scope(raw_path=b"http://evil/x", http_version="2")
+    assert target_problem(scope) == "an HTTP/2 :path must be a path (RFC 9113 8.3.1)"
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_uri_of_an_absolute_target_keeps_the_connection_s_scheme(scheme: str) -> None:
+    # Bug report: "GET https://h/x" over plain HTTP gave PHP an https URI,
+    # and PSR-7 bridges then set $_SERVER["HTTPS"] = "on".
+    for target in (b"https://h/x", b"http://h/x"):
+        scope = http_scope(raw_path=target, path=target.decode(), scheme=scheme)
+        assert RequestContext.from_scope(scope).uri == f"{scheme}://h/x"
 
 
 def test_target_problem_checks_the_decoded_path_without_raw_path() -> None:

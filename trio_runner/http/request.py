@@ -331,7 +331,11 @@ def _uri(scope: Scope, host: str, raw_path: bytes | None, query: bytes) -> str:
         path = quote(str(scope.get("path", "/")), safe=_PATH_SAFE_TEXT)
 
     if path[:8].lower().startswith(("http://", "https://")):
-        uri = path  # an absolute-form request-target is used as it is
+        # An absolute-form target names the host (RFC 9112 3.2.2), checked
+        # by target_problem; the scheme is the connection's, so that a
+        # plain request cannot pass itself off as HTTPS.
+        authority, rest = _absolute_parts(path.encode("ascii", "replace"))
+        uri = f"{scheme}://{authority.decode('ascii')}{rest.decode('ascii')}"
     else:
         if not host:
             server = scope.get("server")
@@ -370,28 +374,56 @@ def target_problem(scope: Scope) -> str | None:
             if host is not None:
                 return "it has more than one Host header"
             host = value
-    if host:
-        match = _HOST.fullmatch(host)
-        if match is None:
-            return "the Host header is not a valid host or host:port"
-        address, port = match.groups()
-        if port is not None and len(port) == 5 and port > b"65535":
-            return "the port in the Host header is past 65535"
-        if address is not None and not _is_ipv6(address):
-            return "the Host header has a malformed IPv6 address"
+    if host and (problem := _authority_problem(host)):
+        return f"the Host header {problem}"
 
     raw_path = scope.get("raw_path")
     if raw_path is None:
         target = str(scope.get("path", "/")).encode("utf-8", "surrogateescape")
     else:
         target = bytes(raw_path)
-    if target[:1] == b"/" or target[:8].lower().startswith(_ABSOLUTE_FORM):
+    if target[:1] == b"/":
+        return None
+    if target[:8].lower().startswith(_ABSOLUTE_FORM):
+        if scope.get("http_version") == "2":
+            return "an HTTP/2 :path must be a path (RFC 9113 8.3.1)"
+        authority = _absolute_parts(target)[0]
+        if not authority:
+            return "the request target is an absolute URI without a host"
+        if problem := _authority_problem(authority):
+            return f"the request target's host {problem}"
         return None
     if target == b"*":
+        if scope.get("method") != "OPTIONS":
+            return "the request target * is for OPTIONS only"
         if scope.get("query_string"):
             return "the request target * has a query"
         return None
     return "the request target is not a path, an absolute URI or *"
+
+
+def _authority_problem(authority: bytes) -> str | None:
+    """Why ``authority`` is not ``host[:port]``, or None (it is)."""
+    match = _HOST.fullmatch(authority)
+    if match is None:
+        return "is not a valid host or host:port"
+    address, port = match.groups()
+    if port is not None and len(port) == 5 and port > b"65535":
+        return "has a port past 65535"
+    if address is not None and not _is_ipv6(address):
+        return "has a malformed IPv6 address"
+    return None
+
+
+def _absolute_parts(target: bytes) -> tuple[bytes, bytes]:
+    """The authority of an absolute-form target and the rest after it."""
+    rest = target.partition(b"://")[2]
+    end = len(rest)
+    for stop in (b"/", b"?"):
+        found = rest.find(stop)
+        if found != -1:
+            end = min(end, found)
+    return rest[:end], rest[end:]
 
 
 def _is_ipv6(address: bytes) -> bool:
