@@ -982,6 +982,8 @@ FRAMING_FAULTS = {
     "folded-cl": POST + b"Content-Length: 5\r\n\t\r\n\r\nhello",
     "bare-lf": b"GET / HTTP/1.1\nHost: x\n\n",
     "bare-lf-once": b"GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+    "http10-te": b"POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+    + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 }
 
 

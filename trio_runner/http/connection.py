@@ -104,7 +104,8 @@ test in ``tests/http/test_connection.py``:
     followed it as the next request), a Content-Length repeated or given
     as a list (``5, 5``; h11 kept one), an obsolete line fold (h11
     unfolded it, which RFC 9112 5.2 allows) and a line ending in a bare LF
-    (h11 took it for CRLF, which RFC 9112 2.2 allows). Allowed or not, each
+    (h11 took it for CRLF, which RFC 9112 2.2 allows), and Transfer-Encoding
+    in an HTTP/1.0 request (RFC 9112 6.1). Allowed or not, each
     is read otherwise by some proxy in front, which then sees a different
     next request. A version other than HTTP/1.0 and HTTP/1.1 gets 505
     (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``; llhttp
@@ -410,6 +411,9 @@ def _refusal(
         return 400, "more than one Content-Length header"
     if length and chunked:
         return 400, "both Content-Length and Transfer-Encoding"
+    if chunked and request.http_version == b"1.0":
+        # RFC 9112 6.1: faulty framing, as the lean server says too.
+        return 400, "an HTTP/1.0 request cannot use Transfer-Encoding"
     if length and any(
         line[:15].lower() == b"content-length:" and b"," in line for line in head.lines
     ):
