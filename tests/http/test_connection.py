@@ -1012,6 +1012,25 @@ async def test_connection_h1_refuses_ambiguous_framing_with_400_and_closes(
     assert hypercorn_trouble(caplog) == []
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [b"5\nhello\n0\n\n", b"fffffffffffffffffff\r\nhello", b"5" * 5000],
+    ids=["bare-lf", "overflow", "endless-size-line"],
+)
+async def test_connection_h1_refuses_a_bad_chunk_size_line_at_once(
+    chunks: bytes,
+) -> None:
+    # h11 waited for a CRLF a bare LF never brings, or for the body of a
+    # 2**76-byte chunk: the client got 408 once the body timeout ran out.
+    fake = FakeExchanger(replying(chunk(200, b"fine")))
+    head = POST + b"Transfer-Encoding: chunked\r\n\r\n"
+    with trio.fail_after(5):
+        async with serving(HttpBridge(fake), h2c=True) as bound:
+            answer = await exchange_raw(bound, head + chunks)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize("version", [b"HTTP/1.2", b"HTTP/2.0", b"HTTP/3.0"])
 async def test_connection_h1_refuses_other_http_versions_with_505(
     version: bytes,

@@ -105,7 +105,8 @@ test in ``tests/http/test_connection.py``:
     as a list (``5, 5``; h11 kept one), an obsolete line fold (h11
     unfolded it, which RFC 9112 5.2 allows) and a line ending in a bare LF
     (h11 took it for CRLF, which RFC 9112 2.2 allows), and Transfer-Encoding
-    in an HTTP/1.0 request (RFC 9112 6.1). Allowed or not, each
+    in an HTTP/1.0 request (RFC 9112 6.1); and a chunk size line ending in a
+    bare LF or past 16 hex digits (``_HeadBuffer``). Allowed or not, each
     is read otherwise by some proxy in front, which then sees a different
     next request. A version other than HTTP/1.0 and HTTP/1.1 gets 505
     (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``; llhttp
@@ -343,6 +344,34 @@ class _HeadBuffer(ReceiveBuffer):
             wire = sum(map(len, lines)) + 2 * len(lines) + 2
             self.bare_lf = before - len(self) != wire
         return lines
+
+    # A chunk size line longer than this, or a size of more hex digits
+    # than 2**64 needs, cannot be meant (llhttp refuses both too).
+    MAX_CHUNK_LINE = 4096
+    MAX_CHUNK_DIGITS = 16
+
+    def maybe_extract_next_line(self) -> bytearray | None:
+        # Only h11's chunked reader asks for one line: a chunk's size. It
+        # waited for a CRLF that a bare LF never brings, and took sizes of
+        # up to 20 hex digits, then waited for the body: both until the
+        # body timeout, and a 408. Refused here with 400 (fix 18).
+        line = super().maybe_extract_next_line()
+        if line is None:
+            if b"\n" in self._data:  # and no CRLF before it
+                raise h11.RemoteProtocolError(
+                    "a chunk size line ends in a bare LF", error_status_hint=400
+                )
+            if len(self) > self.MAX_CHUNK_LINE:
+                raise h11.RemoteProtocolError(
+                    "a chunk size line is too long", error_status_hint=400
+                )
+            return None
+        size = bytes(line).partition(b";")[0].strip().lstrip(b"0")
+        if len(size) > self.MAX_CHUNK_DIGITS:
+            raise h11.RemoteProtocolError(
+                "a chunk size overflows", error_status_hint=400
+            )
+        return line
 
 
 class _Peer(h11.Connection):
