@@ -193,7 +193,8 @@ def test_serve_replaces_a_stale_pid_file(tmp_path: Path) -> None:
             for stale, reason in [
                 ("999999999", "process 999999999 is not running"),
                 (str(other.pid), f"process {other.pid} is not trio_runner"),
-                ("garbage", "it holds no pid"),
+                ("garbage", "it holds no server pid"),
+                ("1", "it holds no server pid"),  # init: never ours
             ]:
                 pid_file.write_text(f"{stale}\n")
                 args = ["-p", str(pid_file)]

@@ -226,7 +226,11 @@ def _claim_pid_file(pid_file: Path) -> bool:
                 pid = control.read_pid(pid_file)
             except OSError as exc:
                 return _pid_file_error(pid_file, exc)
-            reason = "it holds no pid" if pid is None else control.why_not_a_server(pid)
+            reason = (
+                "it holds no server pid"
+                if pid is None
+                else control.why_not_a_server(pid)
+            )
             if reason is None:
                 print(
                     f"trio_runner: the pid file {pid_file} names a running "
