@@ -109,8 +109,8 @@ test in ``tests/http/test_connection.py``:
     bare LF or past 16 hex digits (``_HeadBuffer``). Allowed or not, each
     is read otherwise by some proxy in front, which then sees a different
     next request. A version other than HTTP/1.0 and HTTP/1.1 gets 505
-    (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``; llhttp
-    answers ``HTTP/1.2`` with 400). h11 already refused two different
+    (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``), as on the
+    lean server. h11 already refused two different
     lengths (400), and a Transfer-Encoding other than ``chunked`` (501).
     The check is one pass over the parsed headers per request head, and
     compares them with the lines h11 parsed them from (``_HeadBuffer``).

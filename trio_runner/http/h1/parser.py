@@ -14,10 +14,11 @@ and Transfer-Encoding, two Content-Length headers, ``chunked`` given twice
 or before another coding, a chunk size that is not hex or overflows,
 obsolete line folding, bare LF line ends. On top of llhttp this module
 refuses what it leaves to the server: a head over ``max_header_size``
-(431), an HTTP version other than 1.0 and 1.1 or the HTTP/2 preface
-(505), an HTTP/1.1 request without exactly one Host (400), an ``Expect``
-other than ``100-continue`` (417), Transfer-Encoding in an HTTP/1.0
-request (400: RFC 9112 §6.1), and transfer codings, read across all
+(431), an HTTP version other than 1.0 and 1.1 (``HTTP/1.2`` too, which
+llhttp calls malformed) or the HTTP/2 preface (505), an HTTP/1.1
+request without exactly one Host (400), an ``Expect`` other than
+``100-continue`` (417), Transfer-Encoding in an HTTP/1.0 request (400:
+RFC 9112 §6.1), and transfer codings, read across all
 Transfer-Encoding lines: ``chunked`` missing, not last or given twice is
 400 (the body's length is unknown; llhttp let a lone ``gzip`` through as
 a head with an empty body), and any coding besides the final ``chunked``
@@ -37,6 +38,7 @@ No I/O here and no trio; the parser never looks at the clock.
 from __future__ import annotations
 
 import collections
+import re
 from typing import Final
 from urllib.parse import unquote
 
@@ -60,6 +62,8 @@ _LINE_OVERHEAD = 4
 _HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
 
 _VERSIONS: Final = frozenset({"1.0", "1.1"})
+# A well-formed request line of a version llhttp does not know (HTTP/1.2).
+_OTHER_VERSION: Final = re.compile(rb"^[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])\r\n", re.M)
 
 
 @attrs.frozen(slots=True)
@@ -189,6 +193,10 @@ class RequestParser:
             if self._url == b"*" and data.startswith(b"PRI * HTTP/2.0"):
                 # The h2c preface: answered as hypercorn does without h2c.
                 self._refuse(505, "HTTP/2 without TLS is not served here")
+            elif (version := _OTHER_VERSION.search(data)) and "version" in str(error):
+                # llhttp calls HTTP/1.2 malformed; it is a version not served.
+                other = version.group(1).decode("ascii")
+                self._refuse(505, f"HTTP/{other} is not served here")
             else:
                 self._refuse(400, _reason(error))
             return
