@@ -1014,10 +1014,24 @@ async def test_connection_h1_refuses_ambiguous_framing_with_400_and_closes(
 
 @pytest.mark.parametrize(
     "chunks",
-    [b"5\nhello\n0\n\n", b"fffffffffffffffffff\r\nhello", b"5" * 5000],
-    ids=["bare-lf", "overflow", "endless-size-line"],
+    [
+        b"5\nhello\n0\n\n",
+        b"5\rhello\r0\r\r",
+        b"fffffffffffffffffff\r\nhello",
+        b"5" * 5000,
+        b"5\r\nhello\r\n0\r\nX: 1\n\r\n",
+        b"5\r\nhello\r\n0\r\n\n",
+    ],
+    ids=[
+        "bare-lf",
+        "bare-cr",
+        "overflow",
+        "endless-size-line",
+        "trailer-bare-lf",
+        "last-line-bare-lf",
+    ],
 )
-async def test_connection_h1_refuses_a_bad_chunk_size_line_at_once(
+async def test_connection_h1_refuses_bad_chunked_framing_at_once(
     chunks: bytes,
 ) -> None:
     # h11 waited for a CRLF a bare LF never brings, or for the body of a

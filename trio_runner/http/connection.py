@@ -105,8 +105,9 @@ test in ``tests/http/test_connection.py``:
     as a list (``5, 5``; h11 kept one), an obsolete line fold (h11
     unfolded it, which RFC 9112 5.2 allows) and a line ending in a bare LF
     (h11 took it for CRLF, which RFC 9112 2.2 allows), and Transfer-Encoding
-    in an HTTP/1.0 request (RFC 9112 6.1); and a chunk size line ending in a
-    bare LF or past 16 hex digits (``_HeadBuffer``). Allowed or not, each
+    in an HTTP/1.0 request (RFC 9112 6.1); and a chunk size line with a
+    bare LF or CR or past 16 hex digits, or a trailer line ending in a bare
+    LF (``_HeadBuffer``). Allowed or not, each
     is read otherwise by some proxy in front, which then sees a different
     next request. A version other than HTTP/1.0 and HTTP/1.1 gets 505
     (h11 served ``HTTP/2.0`` as 1.1 and told the app ``2.0``), as on the
@@ -338,8 +339,9 @@ class _HeadBuffer(ReceiveBuffer):
     def maybe_extract_lines(self) -> list[bytearray] | None:
         before = len(self)
         lines = super().maybe_extract_lines()
-        if lines:
-            self.lines = lines
+        if lines is not None:  # a request head, or a chunked body's trailer
+            if lines:
+                self.lines = lines
             # With CRLF everywhere, each line and the blank one add two bytes.
             wire = sum(map(len, lines)) + 2 * len(lines) + 2
             self.bare_lf = before - len(self) != wire
@@ -360,6 +362,11 @@ class _HeadBuffer(ReceiveBuffer):
             if b"\n" in self._data:  # and no CRLF before it
                 raise h11.RemoteProtocolError(
                     "a chunk size line ends in a bare LF", error_status_hint=400
+                )
+            cr = self._data.find(b"\r")
+            if cr != -1 and cr + 1 < len(self._data):  # a CR, and no LF after it
+                raise h11.RemoteProtocolError(
+                    "a chunk size line has a bare CR", error_status_hint=400
                 )
             if len(self) > self.MAX_CHUNK_LINE:
                 raise h11.RemoteProtocolError(
@@ -411,6 +418,14 @@ class _Peer(h11.Connection):
                 self._process_error(self.their_role)
                 status, reason = refusal
                 raise h11.RemoteProtocolError(reason, error_status_hint=status)
+        elif type(event) is h11.EndOfMessage and self._head.bare_lf:
+            # The trailer of a chunked body (or its last line) ended in a
+            # bare LF: refused as a head's is (fix 18).
+            self._process_error(self.their_role)
+            raise h11.RemoteProtocolError(
+                "a line of the chunked body's trailer ends in a bare LF",
+                error_status_hint=400,
+            )
         return event
 
 
