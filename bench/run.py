@@ -23,6 +23,10 @@ the front (trio_runner's own process; nginx) and the PHP processes apart.
 nginx, php-fpm and wrk are installed from Debian when missing (apt-get, as
 root or with sudo). The results go to a JSON file (``--output``) and a
 table; ``--quick`` is a smoke run with short durations.
+
+One script past 600 lines on purpose: it must run on its own
+(``python bench/run.py``) on a machine that has only the repository, so
+the set-up of nginx and php-fpm, the wrk runs and the report stay in it.
 """
 
 from __future__ import annotations
@@ -195,7 +199,10 @@ def wrk(url: str, *, duration: float, connections: int) -> dict[str, Any]:
         text=True,
     ).stdout
     result: dict[str, Any] = {"connections": connections}
-    result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rps is None:
+        raise RuntimeError(f"wrk printed no Requests/sec:\n{output}")
+    result["rps"] = float(rps[1])
     for percent in ("50", "99"):
         match = re.search(rf"^\s+{percent}%\s+(\S+)$", output, re.MULTILINE)
         result[f"p{percent}_ms"] = round(_ms(match[1]), 3) if match else None

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -401,7 +402,8 @@ def test_workers_interactive_without_a_terminal_prints_a_table_each_second(
     monkeypatch.setattr(control.time, "sleep", sleep)
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=100)
-    assert control._workers(Client(), ["http"], True, console) == 0  # type: ignore[arg-type]
+    client: Any = Client()
+    assert control._workers(client, ["http"], True, console) == 0
     assert out.getvalue().count("Workers of pool http (1)") == 3
     assert out.getvalue().count("4242") == 3
 

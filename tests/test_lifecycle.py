@@ -10,6 +10,9 @@ reset, stopped or killed under it.
 tests/pool/ pins the same rules against fake workers on a fake clock; these
 check the figures hold with PHP, pipes, sockets and signals. Only processes
 a test started are ever signalled, by pid. Every wait has a bound.
+
+Past 600 lines: the inputs of issue #4 are numbered sections here, each
+with the real PHP worker it needs; kept in one file to read as the issue.
 """
 
 from __future__ import annotations

@@ -1,3 +1,11 @@
+"""Loading a config: every kind of value, ``${VAR}``, ``-o`` overrides, and
+the error message for each way a value can be wrong.
+
+Past 600 lines because it is mostly tables of inputs and the exact
+messages they must give (``ERRORS``, ``SERVER_ERRORS``): one table per
+section of the config, kept next to the loader's other tests.
+"""
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,10 @@ worker, the dump's ``requests`` counter shows whether PHP was called at all.
 The inputs come from public bug reports (issue #3), each with the value PHP
 must see, or the response the client must get: the dump's query knobs
 (``status=``, ``set-cookie=``, ``text=``, ``die=``) make PHP answer those.
+
+Past 600 lines: the table-driven checks of issue #3 against the real app,
+over both HTTP/1.1 servers and HTTP/2 and both codecs, are kept in one
+file so that each input sits next to its expected value.
 """
 
 from __future__ import annotations

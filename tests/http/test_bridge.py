@@ -1,3 +1,10 @@
+"""The ASGI bridge with a fake pool: request context, early refusals (413,
+400 for a bad Host or target), responses and failures.
+
+Past 600 lines: one file for ``trio_runner/http/bridge.py``, as each
+module under test has one; the refusals each need their own small case.
+"""
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,9 @@
 
 Each test drives ``serve_http`` with a fake pool and raw HTTP/2 clients
 (``tests/http/h2client.py``), since httpx hides the frames that matter.
+
+Past 600 lines: one test (or a table) per numbered fix of the module under
+test, which is itself one piece for the reasons its docstring gives.
 """
 
 from __future__ import annotations

@@ -1,3 +1,10 @@
+"""The pool against fake workers on trio's autojump clock: allocation and
+its timeout, the queue, failure kinds, limits, retirement and replacement.
+
+Past 600 lines: one file for ``trio_runner/pool/pool.py``; its rules share
+one set of fakes, and a timer rule is a test of a few lines each.
+"""
+
 from __future__ import annotations
 
 import itertools

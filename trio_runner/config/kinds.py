@@ -10,6 +10,10 @@ Invariant: ``kind.parse`` is idempotent, ``parse(parse(x)) == parse(x)``.
 The model classes run it again as their attrs converter (see
 ``schema.bind_kinds``), so a loaded value passes through unchanged and a
 value given directly to a constructor is checked as a file value would be.
+
+Past 600 lines: it is the catalogue of every kind a setting may have, each
+a small class with its parse rule and its "must be ..." text; they share
+``Kind`` and ``Invalid`` and are read side by side.
 """
 
 from __future__ import annotations

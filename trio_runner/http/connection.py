@@ -211,7 +211,8 @@ class _Inbox:
         credit: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self._put = put
-        self._channel: trio.MemorySendChannel[ASGIReceiveEvent] = put.__self__  # type: ignore[attr-defined]
+        channel = put.__self__  # type: ignore[attr-defined]
+        self._channel: trio.MemorySendChannel[ASGIReceiveEvent] = channel
         self._credit = credit
         # Pieces without room yet, with their flow-controlled sizes.
         self._held: deque[tuple[ASGIReceiveEvent, int]] = deque()
@@ -1013,7 +1014,14 @@ class Connection(TCPServer):
         h2c: bool = False,
     ) -> None:
         wrapped = _App(app, self)
-        super().__init__(wrapped, config, context, state, stream)  # type: ignore[arg-type]
+        # hypercorn types the stream as TLS only; a plain one works the same.
+        super().__init__(
+            wrapped,
+            config,
+            context,
+            state,
+            stream,  # type: ignore[arg-type]
+        )
         self._h2c = h2c
         self._read_done = False
         self._eof = False

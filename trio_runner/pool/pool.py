@@ -34,6 +34,11 @@ write to a dead one    (already gone)                 re-run on another one
 caller cancelled       drained in the background,     (the caller is gone)
                        then back to the pool
 =====================  =============================  ======================
+
+This module is past 600 lines because the pool is one state machine:
+slots, the queue, retirement, resets and the exchange (``_Exchange``,
+``ResponseChunks``) all read and change the same workers and events, and
+split apart each part would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,8 +139,8 @@ async def test_build_app_logs_middleware_answers_with_the_real_client(
                 ],
             ),
         )
-    records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
-    assert [(r.method, r.URI, r.status, r.remote_address) for r in records] == [  # type: ignore[attr-defined]
+    records: list[Any] = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [(r.method, r.URI, r.status, r.remote_address) for r in records] == [
         ("GET", "/site.css", 200, "198.51.100.7"),
         ("OPTIONS", "/", 200, "198.51.100.7"),
     ]

@@ -4,6 +4,7 @@ import logging
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -12,6 +13,7 @@ from tests.http.fakes import Client, Reply
 from tests.http.middleware.apps import Answer, call, http_scope
 from trio_runner.config.model import STATIC_FORBID, StaticConfig
 from trio_runner.errors import ConfigError
+from trio_runner.http.asgi import Scope
 from trio_runner.http.middleware import static
 from trio_runner.http.middleware.docroot import DocumentRoot
 from trio_runner.http.middleware.field import format_http_date
@@ -42,11 +44,12 @@ def public(tmp_path: Path) -> Path:
 
 
 def files(root: Path, app: Answer | None = None, **settings: object) -> StaticFiles:
-    config = StaticConfig(dir=str(root), forbid=[".php"], **settings)  # type: ignore[arg-type]
+    options: dict[str, Any] = settings
+    config = StaticConfig(dir=str(root), forbid=[".php"], **options)
     return StaticFiles.from_config(app or Answer(), config, working_dir=root)
 
 
-def get(path: str, *headers: tuple[bytes, bytes], method: str = "GET") -> dict:  # type: ignore[type-arg]
+def get(path: str, *headers: tuple[bytes, bytes], method: str = "GET") -> Scope:
     return http_scope(method, path, headers=[(b"host", b"h"), *headers])
 
 
