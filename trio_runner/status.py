@@ -23,7 +23,6 @@ RPC methods: they return the same report for one plugin, and raise
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -32,16 +31,14 @@ import attrs
 import trio
 
 from trio_runner.config.model import StatusConfig
-from trio_runner.errors import BindError, RpcError
-from trio_runner.http.endpoint import Endpoint, Reply, allow_methods
-from trio_runner.http.serve import serve_http
+from trio_runner.errors import RpcError
+from trio_runner.http.endpoint import Endpoint, Reply, allow_methods, serve_endpoint
 from trio_runner.pool import Pool
 
 __all__ = ["PluginStatus", "StatusService"]
 
 logger = logging.getLogger(__name__)
 
-_GRACE = 1.0
 _OK = 200
 _NOT_FOUND = 404
 
@@ -109,28 +106,22 @@ class StatusService:
         Raises:
             BindError: ``status.address`` cannot be listened on.
         """
-        # Not raised inside the nursery: it would arrive in an exception group.
-        failure: BindError | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                self.address = await nursery.start(
-                    functools.partial(serve_http, grace_period=_GRACE),
-                    self._endpoint,
-                    self.config.address,
-                )
-            except BindError as exc:
-                hint = "set status.address to a free host:port"
-                failure = BindError(f"status: {exc} ({hint})")
-                failure.__cause__ = exc
-            else:
-                logger.info(
-                    "status: serving /health and /ready on %s (plugins: %s)",
-                    self.url,
-                    ", ".join(self._pools) or "none",
-                )
-                task_status.started(self.address)
-        if failure is not None:
-            raise failure
+
+        def ready(bound: str) -> None:
+            self.address = bound
+            logger.info(
+                "status: serving /health and /ready on %s (plugins: %s)",
+                self.url,
+                ", ".join(self._pools) or "none",
+            )
+
+        await serve_endpoint(
+            self._endpoint,
+            self.config.address,
+            "status",
+            ready,
+            task_status=task_status,
+        )
 
     # -- checks ------------------------------------------------------------
 

@@ -7,19 +7,27 @@ Content-Length (no body for HEAD). Lifespan scopes are acknowledged, so
 hypercorn logs nothing about them; websockets are refused.
 
 These endpoints never touch PHP and never block: they read statistics
-that are already in memory.
+that are already in memory. ``serve_endpoint`` serves one on its address.
 """
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
+import trio
 
-from trio_runner.http.asgi import Receive, Scope, Send
+from trio_runner.errors import BindError
+from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send
+from trio_runner.http.serve import serve_http
 
-__all__ = ["Endpoint", "Handler", "Reply", "allow_methods"]
+__all__ = ["Endpoint", "Handler", "Reply", "allow_methods", "serve_endpoint"]
+
+# How long a request in flight (a scrape, a probe) may take to finish once
+# the service stops.
+_GRACE = 1.0
 
 
 @attrs.frozen
@@ -83,3 +91,38 @@ def allow_methods(method: str, reply: Callable[[], Reply]) -> Reply:
         return reply()
     text = f"{method} is not allowed here: use GET.\n"
     return Reply(405, text.encode(), headers=((b"allow", b"GET, HEAD"),))
+
+
+async def serve_endpoint(
+    app: ASGIApp,
+    address: str,
+    section: str,
+    ready: Callable[[str], None],
+    *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve a service's ``app`` on ``address`` until cancelled.
+
+    ``ready`` gets the bound address once it listens (to keep and log it),
+    then ``task_status`` does.
+
+    Raises:
+        BindError: ``address`` cannot be listened on; the message names the
+            ``[section]`` and its ``address`` key.
+    """
+    # Not raised inside the nursery: it would arrive in an exception group.
+    failure: BindError | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            bound = await nursery.start(
+                functools.partial(serve_http, grace_period=_GRACE), app, address
+            )
+        except BindError as exc:
+            hint = f"set {section}.address to a free host:port"
+            failure = BindError(f"{section}: {exc} ({hint})")
+            failure.__cause__ = exc
+        else:
+            ready(bound)
+            task_status.started(bound)
+    if failure is not None:
+        raise failure

@@ -18,7 +18,6 @@ series (RoadRunner has none; they double the series count for nothing).
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -28,9 +27,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from trio_runner.config.model import MetricsConfig
-from trio_runner.errors import BindError
-from trio_runner.http.endpoint import Endpoint, Reply, allow_methods
-from trio_runner.http.serve import serve_http
+from trio_runner.http.endpoint import Endpoint, Reply, allow_methods, serve_endpoint
 from trio_runner.metrics.app import AppMetrics
 from trio_runner.metrics.http import HttpMetrics
 from trio_runner.metrics.pool import PoolCollector
@@ -40,8 +37,6 @@ __all__ = ["MetricsService"]
 
 logger = logging.getLogger(__name__)
 
-# How long a scrape in flight may take to finish once the service stops.
-_GRACE = 1.0
 _TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -91,24 +86,18 @@ class MetricsService:
         Raises:
             BindError: ``metrics.address`` cannot be listened on.
         """
-        # Not raised inside the nursery: it would arrive in an exception group.
-        failure: BindError | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                self.address = await nursery.start(
-                    functools.partial(serve_http, grace_period=_GRACE),
-                    self._endpoint,
-                    self.config.address,
-                )
-            except BindError as exc:
-                hint = "set metrics.address to a free host:port"
-                failure = BindError(f"metrics: {exc} ({hint})")
-                failure.__cause__ = exc
-            else:
-                logger.info("metrics: serving on %s", self.url)
-                task_status.started(self.address)
-        if failure is not None:
-            raise failure
+
+        def ready(bound: str) -> None:
+            self.address = bound
+            logger.info("metrics: serving on %s", self.url)
+
+        await serve_endpoint(
+            self._endpoint,
+            self.config.address,
+            "metrics",
+            ready,
+            task_status=task_status,
+        )
 
     def _handle(
         self, method: str, path: str, _query: Mapping[str, Sequence[str]]
