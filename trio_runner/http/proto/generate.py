@@ -1,13 +1,15 @@
-"""Regenerate ``http_pb2.py`` and ``http_pb2.pyi`` from ``http.proto``.
+"""Regenerate every ``*_pb2.py`` and ``*_pb2.pyi`` of trio_runner from its
+.proto files (``http/proto``, ``rpc/proto``).
 
 Run from anywhere, with grpcio-tools and mypy-protobuf installed in the
 interpreter that runs it::
 
     python trio_runner/http/proto/generate.py
 
-The .proto is compiled relative to the repository root, so the descriptor is
-registered as ``trio_runner/http/proto/http.proto`` and cannot clash with an
-application's own ``http.proto`` in protobuf's default pool.
+The .proto files are compiled relative to the repository root, so each
+descriptor is registered as ``trio_runner/<package>/proto/<name>.proto`` and
+cannot clash with an application's own .proto files in protobuf's default
+pool.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
+PACKAGE = ROOT / "trio_runner"
 
 
 def main() -> int:
@@ -40,7 +43,10 @@ def main() -> int:
         f"--proto_path={ROOT}",
         f"--python_out={ROOT}",
         f"--mypy_out={ROOT}",
-        str((HERE / "http.proto").relative_to(ROOT)),
+        *(
+            str(path.relative_to(ROOT))
+            for path in sorted(PACKAGE.glob("*/proto/*.proto"))
+        ),
     ]
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 

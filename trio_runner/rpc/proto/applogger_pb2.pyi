@@ -8,7 +8,7 @@ Field numbers and names are the wire contract with roadrunner-php/app-logger
 
 Regenerate the *_pb2 modules after editing, from the repository root:
 
-    python trio_runner/rpc/proto/generate.py
+    python trio_runner/http/proto/generate.py
 """
 
 from collections import abc as _abc

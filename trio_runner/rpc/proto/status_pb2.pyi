@@ -6,7 +6,7 @@ The status plugin's RPC messages: status.Status and status.Ready
 
 Regenerate the *_pb2 modules after editing, from the repository root:
 
-    python trio_runner/rpc/proto/generate.py
+    python trio_runner/http/proto/generate.py
 """
 
 from google.protobuf import descriptor as _descriptor
