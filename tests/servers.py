@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -44,6 +45,15 @@ def write_config(directory: Path, script: str, *, num_workers: int = 1) -> Path:
         f"num_workers = {num_workers}\n"
     )
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for relays and
+    RPC listeners, which cannot be given port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def worker_pids(log: str) -> list[int]:

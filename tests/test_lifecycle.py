@@ -21,7 +21,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ import trio
 from tests.php_workers import child_processes
 from tests.servers import (
     PHP,
+    free_port,
     is_reaper,
     reaper_of,
     running,
@@ -615,13 +615,6 @@ def test_lifecycle_sigterm_finishes_the_request_in_flight_and_refuses_new_ones(
     assert time.monotonic() - signalled < 5.0, "within the grace period"
     assert running(workers) == []
     assert tagged_processes(tag) == []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("relay", ["pipes", "tcp"])

@@ -35,7 +35,7 @@ from tests.http.fakes import FakeExchanger, Last, Script, chunk, failing, replyi
 from tests.http.h2client import open_h2
 from trio_runner.errors import WorkerCrashed
 from trio_runner.http import HttpBridge, serve_http
-from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send
+from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send, acknowledge_lifespan
 from trio_runner.http.connection import Connection
 from trio_runner.protocol import Payload
 
@@ -697,9 +697,7 @@ async def test_connection_h1_closes_after_answering_a_body_left_unread() -> None
     # open for good, and the client never got to the end of its body.
     async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await acknowledge_lifespan(receive, send)
             return
         await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
         length = [(b"content-length", b"4")]
@@ -902,9 +900,7 @@ async def test_connection_h2_stream_slow_to_read_its_body_holds_up_no_other() ->
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await acknowledge_lifespan(receive, send)
             return
         if scope["path"] == "/slow":
             await release.wait()
@@ -945,9 +941,7 @@ async def test_connection_h2_credits_held_pieces_an_app_left_unread() -> None:
     # whole body before reading the answer is not left without a window.
     async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await acknowledge_lifespan(receive, send)
             return
         await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
         length = [(b"content-length", b"4")]
@@ -1088,9 +1082,7 @@ async def test_connection_h2c_upgrade_request_loses_its_hop_by_hop_headers() -> 
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await acknowledge_lifespan(receive, send)
             return
         seen.append(scope)
         length = [(b"content-length", b"4")]

@@ -21,6 +21,7 @@ import trio
 from tests.php_workers import PHP_DIR, is_gone
 from tests.rpc.services import Sink
 from tests.rpc.wire import open_wire
+from tests.servers import free_port
 from trio_runner.config import load_config
 from trio_runner.errors import BindError
 from trio_runner.protocol import Codec, Payload, encode_request
@@ -157,13 +158,6 @@ async def test_rpc_server_serves_the_extra_services_it_is_given(rpc_socket) -> N
             server.stop()
     assert reply.body == b"true"
     assert sink.calls == [("declare", "hits", {})]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.mark.parametrize("listen", ["unix", "tcp"])

@@ -30,6 +30,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "acknowledge_lifespan",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -47,3 +48,15 @@ class ASGIApp(Protocol):
 
 DISCONNECT_EXTENSION: Final = "trio_runner.disconnect"
 NO_BODY_EXTENSION: Final = "trio_runner.no_body"
+
+
+async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
+    """Answer a lifespan scope's startup and shutdown, doing nothing else:
+    for apps with nothing to start (the server starts the pools)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -51,7 +51,13 @@ from trio_runner.errors import (
     WorkerTimeout,
 )
 from trio_runner.http.access import log_access
-from trio_runner.http.asgi import DISCONNECT_EXTENSION, Receive, Scope, Send
+from trio_runner.http.asgi import (
+    DISCONNECT_EXTENSION,
+    Receive,
+    Scope,
+    Send,
+    acknowledge_lifespan,
+)
 from trio_runner.http.body import (
     BodyRefused,
     BodyStalled,
@@ -305,7 +311,8 @@ class HttpBridge:
             finally:
                 self.in_flight -= 1
         elif kind == "lifespan":
-            await _run_lifespan(receive, send)
+            # The pools are started and stopped by the server, not the app.
+            await acknowledge_lifespan(receive, send)
         elif kind == "websocket":
             # TODO: #6 websockets reach PHP through their own front, a later
             # issue; until then the handshake is refused (403).
@@ -527,17 +534,6 @@ def _log_failure(error: TrioRunnerError, scope: Scope, *, started: bool) -> None
         extra={"pid": getattr(error, "pid", None), "reason": reason},
         exc_info=internal,
     )
-
-
-async def _run_lifespan(receive: Receive, send: Send) -> None:
-    # The pools are started and stopped by the server, not by the app.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _refuse_websocket(receive: Receive, send: Send) -> None:

@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from trio_runner.errors import BindError
-from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send
+from trio_runner.http.asgi import ASGIApp, Receive, Scope, Send, acknowledge_lifespan
 from trio_runner.http.serve import serve_http
 
 __all__ = ["Endpoint", "Handler", "Reply", "allow_methods", "serve_endpoint"]
@@ -53,13 +53,7 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await acknowledge_lifespan(receive, send)
         elif kind == "http":
             query = urllib.parse.parse_qs(
                 bytes(scope.get("query_string", b"")).decode("latin-1"),
