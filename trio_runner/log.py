@@ -274,26 +274,28 @@ class _Writer:
 
     def _run(self) -> None:
         handler = self._handler
-        while True:
+        stopping = False
+        while not stopping:
             batch = [self._queue.get()]
             with contextlib.suppress(_queue.Empty):
                 while len(batch) < self.BATCH:
                     batch.append(self._queue.get_nowait())
+            if any(record is self._STOP for record in batch):
+                stopping = True  # once what came before it is written
+                batch = [record for record in batch if record is not self._STOP]
             lines: list[str] = []
             for record in batch:
-                if record is self._STOP:
-                    break
                 try:
                     lines.append(handler.format(record) + handler.terminator)
                 except Exception:
                     handler.handleError(record)
+            if not lines:
+                continue
             try:
                 handler.stream.write("".join(lines))
                 handler.stream.flush()
             except Exception:
                 handler.handleError(batch[0])
-            if record is self._STOP:
-                return
 
 
 class LogOutput:
