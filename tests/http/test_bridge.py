@@ -576,8 +576,18 @@ async def test_bridge_lets_the_pool_rerun_only_idempotent_methods(
 async def test_bridge_uses_the_servers_disconnect_callback_instead_of_a_watcher() -> (
     None
 ):
-    callbacks: list[Callable[[], object]] = []
+    # The contract of DISCONNECT_EXTENSION with cancel=True: the server
+    # calls back and cancels the app's call; the bridge then leaves the
+    # pool early (the worker is stopped) and writes nothing.
+    server_scope = trio.CancelScope()
+    subscribed: list[bool] = []
     received = 0
+
+    def subscribe(callback: Callable[[], object], cancel: bool = False) -> None:
+        subscribed.append(cancel)
+        callbacks.append(callback)
+
+    callbacks: list[Callable[[], object]] = []
 
     async def receive() -> dict[str, object]:
         nonlocal received
@@ -587,18 +597,23 @@ async def test_bridge_uses_the_servers_disconnect_callback_instead_of_a_watcher(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def script(payload: Payload) -> AsyncGenerator[Payload, None]:
-        callbacks[0]()  # the server says the client left
+        callbacks[0]()  # the server says the client left, and cancels
+        server_scope.cancel()
         await trio.sleep_forever()
         yield Payload()  # pragma: no cover
 
     fake = FakeExchanger(script)
     scope = http_scope()
-    scope["extensions"] = {DISCONNECT_EXTENSION: {"subscribe": callbacks.append}}
+    scope["extensions"] = {DISCONNECT_EXTENSION: {"subscribe": subscribe}}
     reply = Reply()
-    with trio.fail_after(5):
-        await HttpBridge(fake)(scope, receive, reply.send)
+    bridge = HttpBridge(fake)
+    with trio.fail_after(5), server_scope:
+        await bridge(scope, receive, reply.send)
+    assert server_scope.cancelled_caught
+    assert subscribed == [True]
     assert reply.messages == []  # nothing is written for a client that left
     assert fake.left_early and received == 1
+    assert bridge.cut == 0  # a client that left is not a request cut at stop
 
 
 async def test_bridge_counts_requests_cut_by_cancellation() -> None:

@@ -16,7 +16,7 @@ from tests.fakes import FakePHP, FakeSpawner
 from tests.metrics.scrape import samples, types, value
 from trio_runner.config import CollectorConfig, MetricsConfig, PoolConfig
 from trio_runner.errors import BindError, ConfigError, QueueFull
-from trio_runner.http.asgi import Message, Receive, Scope, Send
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, Message, Receive, Scope, Send
 from trio_runner.metrics import (
     HttpMetrics,
     MetricsService,
@@ -149,6 +149,49 @@ async def call(app: RequestMetrics) -> None:
 
     scope = {"type": "http", "method": "GET", "path": "/"}
     await app(scope, receive, send)
+
+
+async def test_metrics_count_an_app_cancelled_for_a_leaving_client_as_499(
+    autojump_clock,
+) -> None:
+    # The lean server cancels an app that subscribed with cancel=True when
+    # its client leaves: no answer, and not a failure of the app.
+    service = MetricsService(LOCAL, {})
+    gone: list[object] = []
+
+    def subscribe(callback, cancel: bool = False) -> None:
+        gone.append(callback)
+
+    async def waits(scope: Scope, receive: Receive, send: Send) -> None:
+        await trio.sleep_forever()
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "extensions": {DISCONNECT_EXTENSION: {"subscribe": subscribe}},
+    }
+    with trio.move_on_after(1):  # the server's cancellation
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                RequestMetrics(waits, service.http), scope, receive, send
+            )
+            await trio.sleep(0.5)
+            for callback in gone:
+                callback()  # the client left
+    with trio.move_on_after(1):  # a stop: the client did not leave
+        await RequestMetrics(waits, service.http)(
+            {"type": "http", "method": "GET", "path": "/"}, receive, send
+        )
+    text = scrape(service)
+    assert value(text, "rr_http_request_total", status="4xx") == 1
+    assert value(text, "rr_http_request_total", status="5xx") == 1
 
 
 async def test_metrics_requests_by_status_class_with_latency(autojump_clock) -> None:

@@ -32,8 +32,14 @@ async def log_access(
     scope: Scope,
     receive: Receive,
     send: Send,
+    *,
+    client_gone: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Run ``app`` for one request and log what it answered."""
+    """Run ``app`` for one request and log what it answered.
+
+    ``client_gone`` tells whether the client left: a server that cancels
+    the app when its client leaves makes that a 499, not a 500.
+    """
     start = trio.current_time()
     status = 0
     sent = 0
@@ -49,7 +55,7 @@ async def log_access(
     try:
         await app(scope, receive, counting_send)
     except BaseException:
-        status = status or 500
+        status = status or (499 if client_gone() else 500)
         raise
     else:
         # Nothing was answered: the client left first. 499 is what nginx

@@ -11,7 +11,12 @@ Two extensions of our own, which the lean HTTP/1.1 server offers:
   offers ``{"subscribe": subscribe}``, and ``subscribe(callback)`` has
   ``callback()`` called once, as soon as the client is gone (at once if it
   already is). An app can then react to a client leaving without a task
-  blocked in ``receive()``;
+  blocked in ``receive()``. With ``subscribe(callback, cancel=True)`` the
+  server also cancels the app's call for that request then (the app sees
+  ``trio.Cancelled`` where it waits, and the connection closes), so the
+  app needs no cancel scope of its own around its waits. A request body
+  that turns out malformed is not the client leaving in that sense: the
+  callback runs, nothing is cancelled, and the server answers 400;
 - ``NO_BODY_EXTENSION`` (value ``{}``) is there when the request has no
   body at all (HTTP/1 without Content-Length and Transfer-Encoding, or a
   Content-Length of 0): the app need not call ``receive()`` for it.

@@ -16,9 +16,9 @@ every chunk body is sent as soon as it arrives (``writer.ResponseWriter``
 decides what goes on the wire). While PHP works, a task
 watches ``receive()`` (or, where the server offers the
 ``trio_runner.disconnect`` extension, as the lean HTTP/1.1 server does, the
-server calls back, and no task is needed): when the client goes away the
-exchange is cancelled, and leaving ``stream()`` early is how the pool
-learns to stop the worker.
+server calls back and cancels the call itself: no task and no cancel scope
+are needed): when the client goes away the exchange is cancelled, and
+leaving ``stream()`` early is how the pool learns to stop the worker.
 
 A failure before the response has started becomes a short text response
 (``response.error_response``). After it has started the status is already
@@ -32,8 +32,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from functools import partial
+from typing import Final, Protocol
 
 import attrs
 import trio
@@ -298,14 +299,22 @@ class HttpBridge:
         kind = scope["type"]
         if kind == "http":
             self.in_flight += 1
+            client = _Client()
             try:
                 if self.access_logs:
-                    await log_access(self._serve_http, scope, receive, send)
+                    await log_access(
+                        partial(self._serve_http, client=client),
+                        scope,
+                        receive,
+                        send,
+                        client_gone=client.has_left,
+                    )
                 else:
-                    await self._serve_http(scope, receive, send)
+                    await self._serve_http(scope, receive, send, client)
             except BaseException:
-                # Cancelled, maybe inside a group from the watcher's nursery.
-                if trio.current_effective_deadline() == -math.inf:
+                # Cancelled, maybe inside a group from the watcher's nursery:
+                # by the server because the client left, or by a stop.
+                if not client.gone and trio.current_effective_deadline() == -math.inf:
                     self.cut += 1
                 raise
             finally:
@@ -320,7 +329,9 @@ class HttpBridge:
         else:
             raise ValueError(f"HttpBridge cannot serve ASGI scope type {kind!r}")
 
-    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve_http(
+        self, scope: Scope, receive: Receive, send: Send, client: _Client
+    ) -> None:
         problem = target_problem(scope)
         if problem is not None:
             await self._refuse_target(scope, send, problem)
@@ -347,11 +358,12 @@ class HttpBridge:
                 scope, parsed=body.parsed, uploads=body.uploads
             )
             payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
-            client = _Client()
             extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
             if extension is not None:
-                # The server says when the client leaves: no watcher task.
-                extension["subscribe"](client.leave)
+                # The server cancels this call when the client leaves: no
+                # watcher task, and no cancel scope per wait on the pool.
+                extension["subscribe"](client.leave, cancel=True)
+                client.scoped = False
                 await self._exchange(payload, scope, send, client)
                 return
             async with trio.open_nursery() as nursery:
@@ -467,20 +479,32 @@ class HttpBridge:
 class _Client:
     """Watches for the client going away while PHP works on its request.
 
-    Only the waits on the pool run in ``cancellable`` scopes. Sending to the
+    Under a server that cancels the request's call itself when the client
+    leaves (the lean HTTP/1.1 server, through ``DISCONNECT_EXTENSION``),
+    ``scoped`` is False and the waits on the pool run in no scope of their
+    own: one scope per request costs as much as parsing it. Elsewhere only
+    the waits on the pool run in ``cancellable`` scopes. Sending to the
     server never does: hypercorn runs its connection code inside the app's
     ``send``, and cancelling it there leaves the connection open for good.
     """
 
+    __slots__ = ("_scope", "gone", "scoped")
+
     def __init__(self) -> None:
         self.gone = False
+        self.scoped = True
         self._scope: trio.CancelScope | None = None
 
-    def cancellable(self) -> trio.CancelScope:
+    def has_left(self) -> bool:
+        return self.gone
+
+    def cancellable(self) -> AbstractContextManager[object]:
         """A scope to wait on the pool in; cancelled once the client leaves.
 
         ``leave`` may cancel it after the block ended, which does nothing.
         """
+        if not self.scoped:
+            return _NO_SCOPE
         scope = trio.CancelScope()
         if self.gone:
             scope.cancel()
@@ -497,9 +521,12 @@ class _Client:
     def leave(self) -> None:
         """The client is gone: cancel the wait on the pool, if there is one."""
         self.gone = True
+        logger.debug("the client went away; cancelling its request")
         if self._scope is not None:
-            logger.debug("the client went away; cancelling its request")
             self._scope.cancel()
+
+
+_NO_SCOPE: Final = nullcontext()
 
 
 _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (

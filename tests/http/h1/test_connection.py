@@ -351,6 +351,60 @@ async def test_connection_tells_the_app_when_the_client_leaves_mid_request() -> 
     assert conn.gone
 
 
+async def test_connection_cancels_an_app_that_asks_when_its_client_leaves() -> None:
+    # subscribe(callback, cancel=True): the app's call is cancelled where
+    # it waits (here on something that is not the connection at all).
+    left = trio.Event()
+    cancelled = trio.Event()
+
+    async def waits(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["extensions"][DISCONNECT_EXTENSION]["subscribe"](left.set, cancel=True)
+        await receive()  # the part of the body that came
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.set()
+            raise
+
+    async with connection(waits) as (client, conn):
+        await client.send_all(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        await client.aclose()
+        # Noticed by the reader, which a request that runs starts within a
+        # tick of watch_deadlines (a second).
+        with trio.fail_after(3):
+            await left.wait()
+            await cancelled.wait()
+    assert conn.gone
+
+
+async def test_connection_answers_a_bad_chunk_without_cancelling_the_app() -> None:
+    # A framing error inside the body: the app hears the client is gone for
+    # reading, but its call is not cancelled, and the client gets its 400.
+    called: list[str] = []
+
+    async def reads(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["extensions"][DISCONNECT_EXTENSION]["subscribe"](
+            lambda: called.append("left"), cancel=True
+        )
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        await trio.lowlevel.checkpoint()  # a cancelled call would end here
+        called.append("returned")
+
+    async with connection(reads) as (client, _):
+        await client.send_all(
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            b"\r\n3\r\nabc\r\nzz\r\n"
+        )
+        with trio.fail_after(2):
+            data = await read_until_closed(client)
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert called == ["left", "returned"]
+
+
 async def test_connection_notices_a_client_gone_after_its_request_on_writing() -> None:
     # The end of input after a complete request may be a half-close, so
     # the app goes on; the write that fails is what tells it.

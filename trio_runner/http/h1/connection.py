@@ -19,8 +19,9 @@ client is held back by TCP): a body is never read much further than the
 app has asked for, so ``max_request_size`` caps what reaches memory. The
 reader is also what notices a client that leaves during a long request:
 ``http.disconnect`` for ``receive()`` and, for apps that ask through the
-``trio_runner.disconnect`` extension (the bridge does), a callback that
-cancels their wait on PHP. A client that leaves during a short request is
+``trio_runner.disconnect`` extension (the bridge does), a callback and the
+cancellation of their call (the request loop's scope: one per connection,
+not one per request). A client that leaves during a short request is
 noticed when its response is written.
 
 End of input is the client leaving only when it comes in the middle of a
@@ -338,7 +339,7 @@ class H1Connection:
     def _lost_for_reading(self) -> None:
         """The request cannot be read on; the response can still be sent."""
         if self._exchange is not None:
-            self._exchange.client_gone()
+            self._exchange.client_gone(cancel=False)
 
     def _taken(self) -> None:
         """The app took body bytes: the reader may read on."""
@@ -535,6 +536,7 @@ class _Exchange:
     __slots__ = (
         "_body_done",
         "_callbacks",
+        "_cancel",
         "_connection",
         "_continued",
         "_head",
@@ -550,6 +552,7 @@ class _Exchange:
         self._body_done = False
         self._continued = not head.expect_continue
         self._callbacks: list[Callable[[], object]] = []
+        self._cancel = False  # cancel the app's call when the client leaves
         self.refusal: Refusal | None = None
         self.framer = ResponseFramer(
             head.method,
@@ -587,16 +590,29 @@ class _Exchange:
             scope["state"] = dict(connection._state)
         return scope
 
-    def subscribe(self, callback: Callable[[], object]) -> None:
+    def subscribe(self, callback: Callable[[], object], cancel: bool = False) -> None:
+        if cancel:
+            self._cancel = True
         if self._connection.gone:
             callback()
+            if cancel:
+                self._connection._loop.cancel()
         else:
             self._callbacks.append(callback)
 
-    def client_gone(self) -> None:
+    def client_gone(self, *, cancel: bool = True) -> None:
+        """Call the callbacks; cancel the app if it asked and ``cancel``.
+
+        ``cancel`` is False when only the request can no longer be read:
+        the connection still answers it (400).
+        """
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
+        if cancel and self._cancel:
+            # The request loop: the app's call ends, and so does the
+            # connection, which has nobody to answer any more.
+            self._connection._loop.cancel()
 
     def done(self) -> None:
         self._callbacks = []
