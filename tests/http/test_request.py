@@ -6,6 +6,7 @@ import pytest
 
 from tests.http.fakes import http_scope
 from tests.http.hosts import BAD_HOSTS, GOOD_HOSTS
+from trio_runner.http import request as request_module
 from trio_runner.http.asgi import Scope
 from trio_runner.http.proto import http_pb2
 from trio_runner.http.request import (
@@ -317,6 +318,20 @@ def test_target_problem_names_a_malformed_host(host: bytes) -> None:
     problem = target_problem(http_scope(headers=[(b"host", host)]))
     assert problem is not None
     assert "Host header" in problem
+
+
+def test_target_problem_remembers_valid_hosts_only_and_boundedly() -> None:
+    for host in GOOD_HOSTS:
+        assert target_problem(http_scope(headers=[(b"host", host)])) is None
+    for host in BAD_HOSTS:
+        # Twice: a refused host is never taken for one seen before.
+        for _ in range(2):
+            assert target_problem(http_scope(headers=[(b"host", host)])) is not None
+        assert host not in request_module._VALID_HOSTS
+    for number in range(3 * request_module._VALID_HOSTS_MAX):
+        host = b"h%d.example:%d" % (number, 1000 + number)
+        assert target_problem(http_scope(headers=[(b"host", host)])) is None
+        assert len(request_module._VALID_HOSTS) <= request_module._VALID_HOSTS_MAX
 
 
 @pytest.mark.parametrize("http_version", ["1.0", "1.1", "2"])

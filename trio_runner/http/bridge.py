@@ -54,6 +54,7 @@ from trio_runner.errors import (
 from trio_runner.http.access import log_access
 from trio_runner.http.asgi import (
     DISCONNECT_EXTENSION,
+    NO_BODY_EXTENSION,
     Receive,
     Scope,
     Send,
@@ -72,7 +73,7 @@ from trio_runner.http.response import (
     error_response,
     plain_response,
 )
-from trio_runner.http.uploads import UploadOptions, open_temp_files
+from trio_runner.http.uploads import TempFiles, UploadOptions, open_temp_files
 from trio_runner.http.writer import ResponseWriter, send_plain
 from trio_runner.protocol.events import Payload
 
@@ -199,7 +200,9 @@ def _check_error_code(_bridge: object, _attribute: object, value: object) -> Non
         )
 
 
-@attrs.define(eq=False)
+# Validated when made, not on every assignment: attrs would otherwise give
+# the class a __setattr__ that runs on each in_flight count, twice a request.
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class HttpBridge:
     """An ASGI 3 app that serves HTTP requests with PHP workers.
 
@@ -259,10 +262,8 @@ class HttpBridge:
     debug: bool = attrs.field(default=False, kw_only=True)
     access_logs: bool = attrs.field(default=False, kw_only=True)
     date_header: bool = attrs.field(default=False, kw_only=True)
-    # Counted per request: no validator runs on it (attrs would, for every
-    # assignment, on a class with validators).
-    in_flight: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
-    cut: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
+    in_flight: int = attrs.field(default=0, init=False)
+    cut: int = attrs.field(default=0, init=False)
 
     @classmethod
     def from_config(
@@ -336,40 +337,58 @@ class HttpBridge:
         if problem is not None:
             await self._refuse_target(scope, send, problem)
             return
+        if NO_BODY_EXTENSION in (scope.get("extensions") or ()):
+            # The server says no body follows, so no upload can make a temp
+            # file: no store to open and clean up on the way out.
+            await self._serve_read(
+                scope, receive, send, client, TempFiles(self.uploads)
+            )
+            return
         # Leaving this block, however it ends, deletes the request's upload
         # temp files: after the response is written, or once it failed.
         async with open_temp_files(self.uploads) as files:
-            try:
-                body = await read_request_body(
-                    scope,
-                    receive_within(receive, self.body_timeout),
-                    files,
-                    limit=self.max_request_size * _MB,
-                    raw_body=self.raw_body,
-                    empty_form=b"{}" if self.codec is ContextCodec.JSON else b"",
-                )
-            except BodyRefused as refusal:
-                await self._refuse(scope, send, refusal)
-                return
-            except ClientGone:
-                return
+            await self._serve_read(scope, receive, send, client, files)
 
-            context = RequestContext.from_scope(
-                scope, parsed=body.parsed, uploads=body.uploads
+    async def _serve_read(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        client: _Client,
+        files: TempFiles,
+    ) -> None:
+        """Read the body into ``files``, then hand the request to PHP."""
+        try:
+            body = await read_request_body(
+                scope,
+                receive_within(receive, self.body_timeout),
+                files,
+                limit=self.max_request_size * _MB,
+                raw_body=self.raw_body,
+                empty_form=b"{}" if self.codec is ContextCodec.JSON else b"",
             )
-            payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
-            extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
-            if extension is not None:
-                # The server cancels this call when the client leaves: no
-                # watcher task, and no cancel scope per wait on the pool.
-                extension["subscribe"](client.leave, cancel=True)
-                client.scoped = False
-                await self._exchange(payload, scope, send, client)
-                return
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(client.watch, receive)
-                await self._exchange(payload, scope, send, client)
-                nursery.cancel_scope.cancel()
+        except BodyRefused as refusal:
+            await self._refuse(scope, send, refusal)
+            return
+        except ClientGone:
+            return
+
+        context = RequestContext.from_scope(
+            scope, parsed=body.parsed, uploads=body.uploads
+        )
+        payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
+        extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+        if extension is not None:
+            # The server cancels this call when the client leaves: no
+            # watcher task, and no cancel scope per wait on the pool.
+            extension["subscribe"](client.leave, cancel=True)
+            client.scoped = False
+            await self._exchange(payload, scope, send, client)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.watch, receive)
+            await self._exchange(payload, scope, send, client)
+            nursery.cancel_scope.cancel()
 
     async def _refuse(self, scope: Scope, send: Send, refusal: BodyRefused) -> None:
         """Answer 413, 408 or 400 for a body that never reaches PHP."""

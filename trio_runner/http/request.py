@@ -373,8 +373,8 @@ def target_problem(scope: Scope) -> str | None:
         if len(name) == 4 and name.lower() == b"host":
             if host is not None:
                 return "it has more than one Host header"
-            host = value
-    if host and (problem := _authority_problem(host)):
+            host = bytes(value)
+    if host and host not in _VALID_HOSTS and (problem := _authority_problem(host)):
         return f"the Host header {problem}"
 
     raw_path = scope.get("raw_path")
@@ -402,6 +402,13 @@ def target_problem(scope: Scope) -> str | None:
     return "the request target is not a path, an absolute URI or *"
 
 
+# Authorities found valid lately: a client sends the same Host with each
+# request, and checking it again is a regex match and maybe an IPv6 parse.
+# Emptied when full, so a client sending many hosts costs no memory.
+_VALID_HOSTS: set[bytes] = set()
+_VALID_HOSTS_MAX = 256
+
+
 def _authority_problem(authority: bytes) -> str | None:
     """Why ``authority`` is not ``host[:port]``, or None (it is)."""
     match = _HOST.fullmatch(authority)
@@ -412,6 +419,9 @@ def _authority_problem(authority: bytes) -> str | None:
         return "has a port past 65535"
     if address is not None and not _is_ipv6(address):
         return "has a malformed IPv6 address"
+    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(bytes(authority))
     return None
 
 

@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import attrs
@@ -203,7 +204,7 @@ class ResponseWriter:
         """
         self._bodyless = self.method == "HEAD" or head.status in _BODYLESS_STATUSES
         trailers = _NO_TRAILERS
-        if any(name.lower() == "trailer" for name, _ in head.headers):
+        if _has_trailer(head):
             head, trailers = split_trailers(head)
         if trailers.headers and (self._bodyless or not self.trailers):
             # Sent as headers: the client gets the values, only earlier.
@@ -297,6 +298,12 @@ class ResponseWriter:
                 }
             )
         self.complete = True
+
+
+@functools.lru_cache(maxsize=256)
+def _has_trailer(head: ResponseHead) -> bool:
+    """Whether PHP named trailers (cached: the same heads come again)."""
+    return any(name.lower() == "trailer" for name, _ in head.headers)
 
 
 async def send_plain(
