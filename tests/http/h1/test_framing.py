@@ -5,6 +5,7 @@ from __future__ import annotations
 import h11
 import pytest
 
+from trio_runner.http.h1 import framing
 from trio_runner.http.h1.framing import (
     ResponseError,
     ResponseFramer,
@@ -149,6 +150,21 @@ def test_framer_refuses_headers_that_would_split_the_response(
 ) -> None:
     with pytest.raises(ResponseError):
         framer().start(200, [header])
+
+
+def test_framer_remembers_only_valid_header_lines_and_boundedly() -> None:
+    good = (b"x-good", b"fine")
+    for _ in range(2):  # checked once, then remembered: the same bytes
+        f = framer()
+        f.start(200, [good])
+        assert b"x-good: fine\r\n" in f.body(b"", more=False)
+    for _ in range(2):  # refused every time, never remembered
+        with pytest.raises(ResponseError):
+            framer().start(200, [(b"x", b"a\r\nSet-Cookie: evil=1")])
+    assert (b"x", b"a\r\nSet-Cookie: evil=1") not in framing._valid_lines
+    for number in range(2 * framing._VALID_LINES_MAX):
+        framer().start(200, [(b"etag", b"%d" % number)])
+        assert len(framing._valid_lines) <= framing._VALID_LINES_MAX
 
 
 def test_framer_refuses_non_final_statuses_and_a_second_start() -> None:

@@ -46,8 +46,12 @@ _CLOSE: Final = (b"connection", b"close")
 _KEEP_ALIVE: Final = (b"connection", b"keep-alive")
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 
-# A header name seen once is valid for good; names repeat across requests.
-_valid_names: set[bytes] = set()
+# A header line seen once is valid for good, and most repeat from one
+# response to the next (the content type, the date within its second, a
+# common length): each is checked and formatted once. Emptied when full,
+# so lines that never repeat (cookies, ETags) cost no memory.
+_valid_lines: dict[tuple[bytes, bytes], bytes] = {}
+_VALID_LINES_MAX = 4096
 
 
 class ResponseError(Exception):
@@ -68,15 +72,20 @@ _STATUS_LINES: Final = {status: _status_line(status) for status in range(100, 60
 def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
     """``name: value\\r\\n`` for each header, checked."""
     lines = []
-    for name, value in headers:
-        if name not in _valid_names:
+    known = _valid_lines
+    for header in headers:
+        line = known.get(header)
+        if line is None:
+            name, value = header
             if _TOKEN.fullmatch(name) is None:
                 raise ResponseError(f"header name {name!r} is not a token")
-            if len(_valid_names) < 4096:
-                _valid_names.add(name)
-        if _VALUE.fullmatch(value) is None:
-            raise ResponseError(f"header {name!r} has a value with CR, LF or NUL")
-        lines.append(b"%s: %s\r\n" % (name, value))
+            if _VALUE.fullmatch(value) is None:
+                raise ResponseError(f"header {name!r} has a value with CR, LF or NUL")
+            line = b"%s: %s\r\n" % (name, value)
+            if len(known) >= _VALID_LINES_MAX:
+                known.clear()
+            known[(bytes(name), bytes(value))] = line
+        lines.append(line)
     return lines
 
 
