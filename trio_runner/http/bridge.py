@@ -264,6 +264,13 @@ class HttpBridge:
     date_header: bool = attrs.field(default=False, kw_only=True)
     in_flight: int = attrs.field(default=0, init=False)
     cut: int = attrs.field(default=0, init=False)
+    # Of the codec, worked out once rather than per request.
+    _flag: int = attrs.field(init=False)
+    _empty_form: bytes = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._flag = self.codec.flag
+        self._empty_form = b"{}" if self.codec is ContextCodec.JSON else b""
 
     @classmethod
     def from_config(
@@ -365,7 +372,7 @@ class HttpBridge:
                 files,
                 limit=self.max_request_size * _MB,
                 raw_body=self.raw_body,
-                empty_form=b"{}" if self.codec is ContextCodec.JSON else b"",
+                empty_form=self._empty_form,
             )
         except BodyRefused as refusal:
             await self._refuse(scope, send, refusal)
@@ -376,7 +383,7 @@ class HttpBridge:
         context = RequestContext.from_scope(
             scope, parsed=body.parsed, uploads=body.uploads
         )
-        payload = Payload(context.encode(self.codec), body.body, self.codec.flag)
+        payload = Payload(context.encode(self.codec), body.body, self._flag)
         extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
         if extension is not None:
             # The server cancels this call when the client leaves: no

@@ -163,7 +163,9 @@ def _text(raw: bytes) -> str:
 
 
 def _strip_crlf(text: str) -> str:
-    return text.replace("\r", "").replace("\n", "")
+    if "\r" in text or "\n" in text:  # rare: no copies otherwise
+        return text.replace("\r", "").replace("\n", "")
+    return text
 
 
 def _escape_path(raw: bytes) -> str:
