@@ -49,10 +49,15 @@ class Link:
     stream: trio.abc.Stream
     connection: WorkerConnection
     pid: int
-    _fd: int | None = attrs.field(default=None, init=False)
+    # Registered once: select.poll keeps its registrations in user space
+    # (no descriptor to close), and this is asked before every request.
+    _poller: select.poll | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._fd = _receive_fd(self.stream)
+        fd = _receive_fd(self.stream)
+        if fd is not None:
+            self._poller = select.poll()
+            self._poller.register(fd, select.POLLIN)
 
     def readable_now(self) -> bool:
         """Whether bytes (or end of file) wait to be read, without reading.
@@ -61,11 +66,9 @@ class Link:
         or a relay that closed. False for streams without a file descriptor
         (the in-memory ones of the tests).
         """
-        if self._fd is None:
+        if self._poller is None:
             return False
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
-        return bool(poller.poll(0))
+        return bool(self._poller.poll(0))
 
 
 def _receive_fd(stream: trio.abc.Stream) -> int | None:
