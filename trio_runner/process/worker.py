@@ -65,6 +65,11 @@ class WorkerState(enum.Enum):
     STOPPING = "stopping"
     STOPPED = "stopped"
 
+    # Members are singletons that compare by identity, so the identity hash
+    # is a correct one; Enum's own (of the name) is Python code, and the
+    # table below is looked up on every acquire and release.
+    __hash__ = object.__hash__
+
 
 # The legal moves; anything else is a bug in the pool.
 _TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {

@@ -77,6 +77,10 @@ class State(enum.Enum):
     CLOSED = "closed"
     BROKEN = "broken"
 
+    # As for WorkerState: identity is a correct hash for enum members, and
+    # Enum's own is Python code; ``_SEND`` is looked up once per request.
+    __hash__ = object.__hash__
+
 
 # What the worker was at when its relay closed, for the error message.
 _DOING = {
