@@ -122,13 +122,14 @@ class Worker:
     _leaving: trio.Event = attrs.field(factory=trio.Event)
     _dismissed: trio.Event = attrs.field(factory=trio.Event)
     _stopped: trio.Event = attrs.field(factory=trio.Event)
-    _released: trio.Event = attrs.field(factory=trio.Event)
+    # Whether an exchange holds the relay. ``run`` must not close it before
+    # the exchange lets go, and waits on ``_released``: an event made only
+    # then, not one per request.
+    _exchanging: bool = False
+    _released: trio.Event | None = None
     # Set once trio_runner itself kills the process (exec_ttl, a failed
     # exchange, shutdown): a relay that closes after that is no surprise.
     _killed: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        self._released.set()  # no exchange holds the relay yet
 
     @property
     def pid(self) -> int:
@@ -163,13 +164,15 @@ class Worker:
         """The pool hands this worker to one exchange."""
         self._move(WorkerState.WORKING)
         self.last_exec = trio.current_time()
-        self._released = trio.Event()
+        self._exchanging = True
 
     def release(self) -> None:
         """The exchange is over and the relay is clean again."""
         if self.state is WorkerState.WORKING:
             self._move(WorkerState.READY)
-        self._released.set()
+        self._exchanging = False
+        if self._released is not None:
+            self._released.set()
 
     def mark(self, reason: Retirement) -> None:
         """Record why this worker must go.
@@ -244,9 +247,10 @@ class Worker:
                 self._move(WorkerState.STOPPED)
             self._leaving.set()
             try:
-                if not self._released.is_set():
+                if self._exchanging:
                     # A process that answered and then exited has its last
                     # frame in the relay still; the exchange must read it.
+                    self._released = trio.Event()
                     await self._released.wait()
             finally:
                 # Now, not at garbage collection: an unclosed socket relay
