@@ -144,9 +144,10 @@ class Pool:
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._closed = trio.Event()
-        self._busy = 0
-        self._idle = trio.Event()
-        self._idle.set()
+        self._busy = 0  # exchanges in flight
+        # Set once _busy drops to 0; made only by aclose, which waits for
+        # that, so that going busy costs no event per request.
+        self._idle: trio.Event | None = None
         self._execs = 0
         self._start_failure: WorkerStartError | None = None
         self._failing_slots = 0  # of them, those whose last start failed
@@ -253,7 +254,11 @@ class Pool:
         for worker in self._allocator.close():
             self._dismiss(worker, Retirement.SHUTDOWN)
         with trio.move_on_after(self.config.destroy_timeout):
-            await self._idle.wait()
+            if self._busy:
+                self._idle = trio.Event()
+                await self._idle.wait()
+            else:
+                await trio.lowlevel.checkpoint()  # as waiting on a set event
         for worker in list(self._workers):
             self._dismiss(worker, Retirement.SHUTDOWN)
         with trio.move_on_after(self.config.destroy_timeout + 1):
@@ -720,7 +725,6 @@ class Pool:
             # is ready (or nearly) when this worker leaves after it.
             worker.mark(Retirement.MAX_JOBS)
         self._busy += 1
-        self._idle = trio.Event() if self._busy == 1 else self._idle
         return worker
 
     async def _take_live(self, *, first: bool) -> Worker:
@@ -762,7 +766,7 @@ class Pool:
     def _release(self, worker: Worker) -> None:
         """The exchange is over; the worker's relay is clean (or it is dead)."""
         self._busy -= 1
-        if self._busy == 0:
+        if self._busy == 0 and self._idle is not None:
             self._idle.set()
         worker.release()
         if worker.state is not WorkerState.READY:
