@@ -87,8 +87,11 @@ _COULD_NOT_OPEN = b"Could not op"
 STRAY_PREVIEW = 512
 
 _head = struct.Struct("<BBI")
-_crc = struct.Struct("<I")
 _full_head = struct.Struct("<BBIIBB")
+# Bytes 6 on (the CRC, the stream byte, a zero, the options) for each
+# option count, and the options alone: compiled once, not per frame.
+_rest = tuple(struct.Struct(f"<IBB{count}I") for count in range(MAX_OPTIONS + 1))
+_options = tuple(struct.Struct(f"<{count}I") for count in range(MAX_OPTIONS + 1))
 
 
 @attrs.frozen(slots=True)
@@ -137,13 +140,8 @@ def encode_frame(
     if count > MAX_OPTIONS:
         raise ValueError(f"a frame carries at most {MAX_OPTIONS} options, got {count}")
     head = _head.pack((_VERSION << 4) | (3 + count), flags, len(payload) + len(tail))
-    parts = [head, _crc.pack(zlib.crc32(head)), bytes((stream, 0))]
-    if count:
-        parts.append(struct.pack(f"<{count}I", *options))
-    parts.append(payload)
-    if tail:
-        parts.append(tail)
-    return b"".join(parts)
+    rest = _rest[count].pack(zlib.crc32(head), stream, 0, *options)
+    return b"".join((head, rest, payload, tail))
 
 
 class FrameDecoder:
@@ -183,7 +181,7 @@ class FrameDecoder:
         if len(buffer) < HEADER_SIZE:
             return None
         first, flags, length, crc, stream, _ = _full_head.unpack_from(buffer)
-        if crc != zlib.crc32(memoryview(buffer)[:6]):
+        if crc != zlib.crc32(buffer[:6]):
             self._broken = True
             self._fail_on_garbage()
         words = first & 0x0F
@@ -198,7 +196,7 @@ class FrameDecoder:
             return None
         options: tuple[int, ...] = ()
         if words > 3:
-            options = struct.unpack_from(f"<{words - 3}I", buffer, HEADER_SIZE)
+            options = _options[words - 3].unpack_from(buffer, HEADER_SIZE)
         payload = bytes(buffer[start:end])
         del buffer[:end]
         return Frame(flags, options, payload, stream)
