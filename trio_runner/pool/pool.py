@@ -734,7 +734,11 @@ class Pool:
         stop, or died) and goes to the head of the queue.
         """
         timeout = self.config.allocate_timeout
-        deadline = trio.current_time() + timeout
+        # The clock is read when this request first has to wait, not when
+        # a worker is free at once (most requests). What comes before that
+        # wait returns at once (at most an idle worker's stray output is
+        # read, which poll said is there), so the deadline is the same.
+        deadline: float | None = None
         while True:
             taken = self._allocator.take_nowait()
             if taken is None and self._cannot_serve():
@@ -742,6 +746,8 @@ class Pool:
                 # would only make the client wait allocate_timeout for a 503.
                 raise NoFreeWorkers(self._cannot_start())
             if taken is None:
+                if deadline is None:
+                    deadline = trio.current_time() + timeout
                 with trio.move_on_at(deadline):
                     taken = await self._allocator.take(first=first)
                 if taken is None:
