@@ -197,7 +197,10 @@ class FrameDecoder:
         options: tuple[int, ...] = ()
         if words > 3:
             options = _options[words - 3].unpack_from(buffer, HEADER_SIZE)
-        payload = bytes(buffer[start:end])
+        # One copy: a bytearray slice would be a copy of its own, made
+        # only to be copied again into bytes.
+        with memoryview(buffer) as view:
+            payload = bytes(view[start:end])
         del buffer[:end]
         return Frame(flags, options, payload, stream)
 
