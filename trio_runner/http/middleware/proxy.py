@@ -141,7 +141,10 @@ class ProxyPolicy:
 
     def resolve(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Forwarding:
         """What to believe about a request from ``peer`` with ``headers``."""
-        if not any(bytes(name).lower() in _PROXY_HEADERS for name, _ in headers):
+        for name, _ in headers:  # a loop, not any(): this runs per request
+            if bytes(name).lower() in _PROXY_HEADERS:
+                break
+        else:
             return _NOTHING
         peer_hop = parse_node(peer)
         if peer_hop is None or not self.trusts(peer_hop.address):
