@@ -119,6 +119,15 @@ final class WireReader
 
     private function readVarint(): int
     {
+        // Tags and the lengths of short strings are one byte.
+        if ($this->pos < strlen($this->data)) {
+            $byte = ord($this->data[$this->pos]);
+            if ($byte < 0x80) {
+                $this->pos++;
+
+                return $byte;
+            }
+        }
         $result = 0;
         for ($shift = 0; $shift < 64; $shift += 7) {
             if ($this->pos >= strlen($this->data)) {

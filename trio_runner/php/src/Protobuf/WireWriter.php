@@ -32,13 +32,34 @@ final class WireWriter
         return $this;
     }
 
+    /** Bytes already encoded as whole fields (see lengthDelimited()). */
+    public function append(string $fields): self
+    {
+        $this->buffer .= $fields;
+
+        return $this;
+    }
+
     public function toString(): string
     {
         return $this->buffer;
     }
 
+    /**
+     * One string / bytes / message field as bytes, for nesting without a
+     * writer object per level (a response header is three levels deep).
+     * Field numbers up to 15 only: their tag is one byte.
+     */
+    public static function lengthDelimited(int $field, string $value): string
+    {
+        return chr(($field << 3) | 2) . self::encodeVarint(strlen($value)) . $value;
+    }
+
     public static function encodeVarint(int $value): string
     {
+        if ($value >= 0 && $value < 0x80) {
+            return chr($value);     // tags, short lengths: most varints
+        }
         $out = '';
         // Negative values are their 64-bit two's complement: shift in zeros.
         while ($value < 0 || $value > 0x7F) {

@@ -75,13 +75,13 @@ final class ProtoCodec implements ContextCodec
 
     public function encodeResponse(int $status, array $headers): string
     {
-        $w = new WireWriter();
-        if ($status !== 0) {
-            $w->varint(1, $status);
+        // Once per response: strings rather than a WireWriter per field.
+        $out = $status !== 0 ? "\x08" . WireWriter::encodeVarint($status) : '';
+        foreach ($headers as $name => $values) {
+            $out .= self::mapEntry(2, (string) $name, $values);
         }
-        self::writeMap($w, 2, $headers);
 
-        return $w->toString();
+        return $out;
     }
 
     public function encodeRequest(Request $request): string
@@ -179,13 +179,26 @@ final class ProtoCodec implements ContextCodec
     private static function writeMap(WireWriter $w, int $field, array $map): void
     {
         foreach ($map as $key => $values) {
-            $value = new WireWriter();
-            foreach ($values as $v) {
-                $value->bytes(1, $v);
-            }
-            $entry = (new WireWriter())->bytes(1, (string) $key)->bytes(2, $value->toString());
-            $w->bytes($field, $entry->toString());
+            $w->append(self::mapEntry($field, (string) $key, $values));
         }
+    }
+
+    /**
+     * Field $field holding one map<string, HeaderValue> entry, encoded.
+     *
+     * @param list<string> $values
+     */
+    private static function mapEntry(int $field, string $key, array $values): string
+    {
+        $value = '';
+        foreach ($values as $v) {
+            $value .= WireWriter::lengthDelimited(1, $v);
+        }
+
+        return WireWriter::lengthDelimited(
+            $field,
+            WireWriter::lengthDelimited(1, $key) . WireWriter::lengthDelimited(2, $value),
+        );
     }
 
     /** @return array<array-key, mixed>|null */
