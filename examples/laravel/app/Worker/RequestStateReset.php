@@ -65,7 +65,8 @@ final class RequestStateReset
         // what it loads into the attributes it already holds. Drop it; the
         // next request's StartSession gets a fresh, empty one.
         if ($app->resolved('session')) {
-            foreach ($app['session']->getDrivers() as $store) {
+            $session = $app['session'];
+            foreach ($session->getDrivers() as $store) {
                 // The cookie handler points back at the request, which
                 // points at the store: cut the cycle so that refcounting,
                 // not the cycle collector, frees the old request.
@@ -73,7 +74,7 @@ final class RequestStateReset
                     $store->setRequestOnHandler($this->idleRequest);
                 }
             }
-            $app['session']->forgetDrivers();
+            $session->forgetDrivers();
             $app->forgetInstance('session.store');
             Facade::clearResolvedInstance('session.store');
             // The redirector (also held by the response factory) keeps a
@@ -94,8 +95,15 @@ final class RequestStateReset
             $app->forgetInstance('auth.driver');
         }
 
-        // App::setLocale() during a request.
-        if ($app->getLocale() !== $this->locale) {
+        // config([...]) during a request. Comparing against the very same
+        // array is free while nothing changed (copy-on-write identity).
+        $config = $app['config'];
+        $configChanged = $config->all() !== $this->config;
+
+        // App::setLocale() during a request. It writes app.locale, so an
+        // unchanged config means an unchanged locale: getLocale() (a
+        // container and a config lookup) is only asked when it changed.
+        if ($configChanged && $app->getLocale() !== $this->locale) {
             $app->setLocale($this->locale);
         }
         if ($this->fallbackLocale !== null && $app->resolved('translator')
@@ -103,10 +111,8 @@ final class RequestStateReset
             $app['translator']->setFallback($this->fallbackLocale);
         }
 
-        // config([...]) during a request. Comparing against the very same
-        // array is free while nothing changed (copy-on-write identity).
-        $config = $app['config'];
-        if ($config->all() !== $this->config) {
+        // setLocale() above changed the config too; the snapshot puts it back.
+        if ($configChanged) {
             $snapshot = $this->config;
             self::poke($config, function () use ($snapshot) {
                 $this->items = $snapshot;
