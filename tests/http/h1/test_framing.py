@@ -162,6 +162,9 @@ def test_framer_remembers_only_valid_header_lines_and_boundedly() -> None:
         with pytest.raises(ResponseError):
             framer().start(200, [(b"x", b"a\r\nSet-Cookie: evil=1")])
     assert (b"x", b"a\r\nSet-Cookie: evil=1") not in framing._valid_lines
+    cookie = b"s=" + b"x" * framing._REMEMBERED_VALUE_MAX
+    framer().start(200, [(b"set-cookie", cookie)])
+    assert (b"set-cookie", cookie) not in framing._valid_lines  # seldom repeats
     for number in range(2 * framing._VALID_LINES_MAX):
         framer().start(200, [(b"etag", b"%d" % number)])
         assert len(framing._valid_lines) <= framing._VALID_LINES_MAX

@@ -49,9 +49,12 @@ _LAST_CHUNK: Final = b"0\r\n\r\n"
 # A header line seen once is valid for good, and most repeat from one
 # response to the next (the content type, the date within its second, a
 # common length): each is checked and formatted once. Emptied when full,
-# so lines that never repeat (cookies, ETags) cost no memory.
+# so short lines that never repeat (ETags) cost no memory.
 _valid_lines: dict[tuple[bytes, bytes], bytes] = {}
 _VALID_LINES_MAX = 4096
+# Longer values (session cookies, CSP policies) are checked each time: they
+# seldom repeat, and kept they would hold megabytes for nothing.
+_REMEMBERED_VALUE_MAX = 128
 
 
 class ResponseError(Exception):
@@ -82,9 +85,10 @@ def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
             if _VALUE.fullmatch(value) is None:
                 raise ResponseError(f"header {name!r} has a value with CR, LF or NUL")
             line = b"%s: %s\r\n" % (name, value)
-            if len(known) >= _VALID_LINES_MAX:
-                known.clear()
-            known[(bytes(name), bytes(value))] = line
+            if len(value) <= _REMEMBERED_VALUE_MAX:
+                if len(known) >= _VALID_LINES_MAX:
+                    known.clear()
+                known[(bytes(name), bytes(value))] = line
         lines.append(line)
     return lines
 
