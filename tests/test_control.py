@@ -76,7 +76,9 @@ def test_workers_prints_a_table_of_the_running_workers(
     assert out.count(" ready ") == 2
     assert re.search(r"│\s+1 │\s+\d+\.\d MB │\s+\d+\.\d\d% │", out), out
     assert named.returncode == 1
-    assert "pool jobs: no such pool" in named.stdout
+    # Said on stderr, as reset says it; stdout holds the tables alone.
+    assert "no pool named 'jobs' (pools: http)" in named.stderr
+    assert "jobs" not in named.stdout
     assert sorted(table_pids(named.stdout)) == sorted(pids)
 
 

@@ -81,21 +81,31 @@ def _workers(
     names = list(pools) or client.call("informer.List", True)
     missing: list[str] = []
 
-    def tables() -> Group:
+    def tables(*, say_missing: bool = True) -> Group:
         now = time.time()
         parts: list[Table | Text] = []
         for name in names:
             listed = client.call("informer.Workers", name).get("workers")
             if listed is None:
                 missing.append(name)
-                parts.append(Text(f"pool {name}: no such pool", style="red"))
+                if say_missing:
+                    parts.append(Text(f"pool {name}: no such pool", style="red"))
             else:
                 parts.append(workers_table(name, listed, now=now))
         return Group(*parts)
 
     if not interactive:
-        console.print(tables())
-        return EXIT_FAILED if missing else 0
+        console.print(tables(say_missing=False))
+        if missing:
+            known = ", ".join(client.call("informer.List", True)) or "none"
+            for name in dict.fromkeys(missing):
+                # As reset says it: on stderr, so stdout holds only tables.
+                print(
+                    f"trio_runner: no pool named {name!r} (pools: {known})",
+                    file=sys.stderr,
+                )
+            return EXIT_FAILED
+        return 0
     if not console.is_terminal:
         # Piped or redirected: nothing to redraw, so the tables follow one
         # another, a new set each second (as ``top -b`` does).
