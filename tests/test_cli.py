@@ -286,12 +286,22 @@ def test_serve_reports_a_relay_address_in_use(tmp_path: Path) -> None:
 
 
 @pytest.mark.php
-def test_serve_warns_when_the_grace_period_cuts_requests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("front", ["auto", "hypercorn"])
+def test_serve_answers_503_to_requests_php_still_runs_when_the_grace_period_ends(
+    tmp_path: Path, front: str
+) -> None:
+    # Not a connection cut with no answer: the client learns the server
+    # stopped, and can send the request again elsewhere.
     config = write_config(tmp_path, "http_sleep_on_path.php")
+    env, tag = tagged_environment()
     server = ServerProcess(
-        config, overrides=["endure.grace_period=0.2s"], start_timeout=TIMEOUT
+        config,
+        overrides=["endure.grace_period=0.2s", f"http.server={front}"],
+        env=env,
+        start_timeout=TIMEOUT,
     ).start()
     try:
+        workers = worker_pids(server.output)
         assert server.url is not None
         with ThreadPoolExecutor(1) as executor:
             in_flight = executor.submit(
@@ -299,14 +309,22 @@ def test_serve_warns_when_the_grace_period_cuts_requests(tmp_path: Path) -> None
             )
             wait_for_line(server, "sleeping on /sleep", timeout=TIMEOUT)
             server.send_signal(signal.SIGTERM)
-            with pytest.raises(httpx.HTTPError):
-                in_flight.result(TIMEOUT)
+            stopping = time.monotonic()
+            answer = in_flight.result(TIMEOUT)
+            answered = time.monotonic() - stopping
         assert server.wait(TIMEOUT) == 0
     finally:
         server.stop()
-    assert "grace period (0.2 s) over: cutting 1 request(s) still in flight" in (
-        server.output
+    assert answer.status_code == 503
+    assert answer.text == "The server is shutting down.\n"
+    assert answered < 2.0  # the grace period, and little more
+    assert (
+        "grace period (0.2 s) over: stopping 1 request(s) PHP still runs; "
+        "they are answered 503" in server.output
     )
+    assert "the worker died" not in server.output
+    assert running(workers) == []
+    assert tagged_processes(tag) == []
 
 
 @pytest.mark.php

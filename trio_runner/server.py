@@ -52,6 +52,10 @@ from trio_runner.status import StatusService
 
 __all__ = ["Server"]
 
+# What the fronts get past endure.grace_period to answer the requests it
+# ended (503) before they cut what is left.
+_ANSWER_TIME = 1.0
+
 logger = logging.getLogger(__name__)
 
 
@@ -216,8 +220,13 @@ class Server:
             await self._stopping.wait()
             grace = config.endure.grace_period
             # The servers stop accepting at once and drain in-flight
-            # requests for up to grace_period before it returns.
+            # requests for up to grace_period (and _ANSWER_TIME) before
+            # they return; at grace_period, requests PHP still runs are
+            # answered 503.
             fronts.cancel_scope.cancel()
+            answering = trio.CancelScope()
+            nursery.start_soon(self._answer_at_grace_end, grace, answering)
+        answering.cancel()  # the fronts are done: nothing is left to answer
         self._warn_if_cut(grace)
         async with trio.open_nursery() as closers:
             for pool in self.pools.values():
@@ -297,7 +306,7 @@ class Server:
             self.http_address = await fronts.start(
                 plain_server(
                     http,
-                    grace_period=self.config.endure.grace_period,
+                    grace_period=self.config.endure.grace_period + _ANSWER_TIME,
                     date_header=redirect or lean,
                 ),
                 plain_app,
@@ -322,7 +331,9 @@ class Server:
         try:
             self.https_address = await fronts.start(
                 tls_server(
-                    http, self._tls, grace_period=self.config.endure.grace_period
+                    http,
+                    self._tls,
+                    grace_period=self.config.endure.grace_period + _ANSWER_TIME,
                 ),
                 app,
                 http.ssl.address,
@@ -357,6 +368,25 @@ class Server:
         except BindError as exc:
             return exc
         return None
+
+    async def _answer_at_grace_end(self, grace: float, scope: trio.CancelScope) -> None:
+        """At the end of the grace period, stop what PHP still runs.
+
+        Its requests are answered 503 while the fronts still drain (they
+        get ``_ANSWER_TIME`` more), rather than cut with no answer at all.
+        """
+        with scope:
+            await trio.sleep(grace)
+            cut = sum(pool.cut_in_flight() for pool in self.pools.values())
+            if cut:
+                logger.warning(
+                    "grace period (%g s) over: stopping %d request(s) PHP still "
+                    "runs; they are answered 503 (raise endure.grace_period to "
+                    "give them longer)",
+                    grace,
+                    cut,
+                    extra={"reason": "shutdown"},
+                )
 
     def _warn_if_cut(self, grace: float) -> None:
         # Counted by the bridges as the fronts cancel them: a count taken

@@ -503,6 +503,18 @@ class Pool:
         if now:
             self._let_go(worker)
 
+    def cut_in_flight(self) -> int:
+        """Kill the workers running a request now, for a stop that cannot wait.
+
+        Their requests end with ``WorkerCutAtStop``, which the HTTP bridge
+        answers 503 "shutting down" (a client gets an answer, not a cut
+        connection). Returns how many were running one.
+        """
+        working = [w for w in self._workers if w.state is WorkerState.WORKING]
+        for worker in working:
+            worker.kill(Retirement.SHUTDOWN)
+        return len(working)
+
     # -- slots and workers ---------------------------------------------------
 
     def _supervised(self) -> bool:
