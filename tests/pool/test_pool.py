@@ -103,6 +103,9 @@ async def test_pool_crash_mid_request_fails_it_and_replaces_the_worker() -> None
         reply = await pool.exec(request())
         assert int(reply.body) != first.pid
         assert len(spawner.alive) == 1
+        # Both were sent to a worker (rr_http_execs_total), the crashed one
+        # too.
+        assert pool.statistics().execs == 2
 
 
 async def test_pool_garbage_on_stdout_crashes_only_that_request(caplog) -> None:

@@ -837,6 +837,9 @@ class Pool:
                 except WorkerCrashed:
                     self._release(worker)
                     continue  # it never saw the request: safe to re-run
+                # Sent: counted whatever the worker makes of it (an answer,
+                # an error, a crash, exec_ttl), as each worker's execs are.
+                self._execs += 1
                 event = await self._next_event(worker)
             except WorkerCrashed as exc:
                 self._release(worker)
@@ -857,7 +860,6 @@ class Pool:
             except BaseException:
                 self._abandon(worker)
                 raise
-            self._execs += 1
             if isinstance(event, Response):
                 return worker, event
             self._release_after(worker, event)
