@@ -405,6 +405,24 @@ async def test_connection_answers_a_bad_chunk_without_cancelling_the_app() -> No
     assert called == ["left", "returned"]
 
 
+async def test_connection_answers_431_to_endless_trailers() -> None:
+    async def reads(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async with connection(reads, max_header_size=4096) as (client, _):
+        await client.send_all(
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            b"\r\n3\r\nabc\r\n0\r\nX-Trailer: "
+        )
+        with trio.fail_after(2):
+            for _ in range(10):
+                await client.send_all(b"a" * 1000)
+            data = await read_until_closed(client)
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert b"trailers are too large" in data
+
+
 async def test_connection_notices_a_client_gone_after_its_request_on_writing() -> None:
     # The end of input after a complete request may be a half-close, so
     # the app goes on; the write that fails is what tells it.

@@ -47,6 +47,44 @@ def test_parser_takes_chunked_bodies_in_any_pieces(pieces: int) -> None:
     assert head.headers[-1] == (b"transfer-encoding", b"chunked")  # no trailer
 
 
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "endless",
+    [b"3\r\nabc\r\n0\r\nX-Trailer: ", b"3;ext=", b"3\r\nabc\r\n0\r\nX: y\r\n"],
+    ids=["trailer-line", "chunk-extension", "trailer-lines"],
+)
+def test_parser_refuses_endless_chunk_framing(endless: bytes) -> None:
+    # llhttp keeps a partial trailer line in memory: without this limit an
+    # endless one grew the server without bound (250 MB for 128 MB sent).
+    parser = RequestParser(max_header_size=8192)
+    parser.feed(CHUNKED_HEAD + endless)
+    piece = b"X: y\r\n" * 100 if endless.endswith(b"\r\n") else b"a" * 1000
+    fed = 0
+    while not parser.failed and fed < 100_000:
+        parser.feed(piece)
+        fed += len(piece)
+    refusal = list(parser.events)[-1]
+    assert isinstance(refusal, Refusal) and refusal.status == 431
+    assert "trailers" in refusal.reason
+    assert fed <= 8192 + len(piece)  # refused once past the limit, not later
+
+
+def test_parser_takes_a_long_body_of_tiny_chunks_and_modest_trailers() -> None:
+    # Framing counts only while no body data comes: tiny chunks, each with
+    # more framing than data, and trailers under the limit are fine.
+    parser = RequestParser(max_header_size=1024)
+    parser.feed(CHUNKED_HEAD)
+    for _ in range(5000):
+        parser.feed(b"1;x=y\r\na\r\n")
+    parser.feed(b"0\r\n" + b"X-T: 1234567890\r\n" * 40 + b"\r\n")
+    events = list(parser.events)
+    assert not parser.failed
+    assert b"".join(e for e in events if isinstance(e, bytes)) == b"a" * 5000
+    assert events[-1] is END_OF_BODY
+
+
 def test_parser_queues_pipelined_requests_in_order() -> None:
     events = parse(
         b"POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"

@@ -142,6 +142,8 @@ class RequestParser:
 
     __slots__ = (
         "_began",
+        "_body_seen",
+        "_framing_bytes",
         "_head_bytes",
         "_headers",
         "_max",
@@ -168,6 +170,10 @@ class RequestParser:
         self._pending = b""  # what arrived while paused
         self._head_bytes = 0
         self._began = False
+        # Bytes of a body that carried no body data (chunk sizes, their
+        # extensions, trailers) since the last that did: see feed().
+        self._framing_bytes = 0
+        self._body_seen = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
 
@@ -179,6 +185,7 @@ class RequestParser:
             self._pending += data
             return
         self._began = False
+        self._body_seen = False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -200,6 +207,22 @@ class RequestParser:
             else:
                 self._refuse(400, _reason(error))
             return
+        if self.in_body and not self.in_head:
+            # Chunk framing and trailers are parsed and dropped, but llhttp
+            # keeps a partial trailer line to itself, and a client could
+            # send an endless one (or an endless chunk extension): that
+            # much framing with no body data in it is refused, as a head
+            # that large would be.
+            if self._body_seen or self._framing_bytes < 0:
+                # Body data came, or the head ended in this piece (its
+                # bytes are not framing; what follows it here is at most
+                # one read, and the next pieces are counted).
+                self._framing_bytes = 0
+            else:
+                self._framing_bytes += len(data)
+                if self._framing_bytes > self._max:
+                    self._refuse(431, "the chunk framing or trailers are too large")
+                    return
         if self.in_head:
             # llhttp keeps a partial line to itself, so an endless header
             # is counted here, raw. The read that began the head may hold
@@ -240,6 +263,7 @@ class RequestParser:
     def on_message_begin(self) -> None:
         self.in_head = True
         self._began = True
+        self._framing_bytes = -1  # until a piece after the head's end
         self._url = b""
         self._headers = []
 
@@ -279,6 +303,7 @@ class RequestParser:
         self.events.append(head)
 
     def on_body(self, body: bytes) -> None:
+        self._body_seen = True
         if not self.failed:
             self.body_buffered += len(body)
             self.events.append(body)
