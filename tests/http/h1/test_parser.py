@@ -131,6 +131,9 @@ def test_parser_queues_pipelined_requests_in_order() -> None:
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "http/2"),
         (b"\x16\x03\x01\x00\xa5", 400, "method"),
         (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", 417, "100-continue"),
+        (b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501, "the method foo is not"),
+        (b"\r\nget / HTTP/1.1\r\nHost: h\r\n\r\n", 501, "the method get is not"),
+        (b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid method"),
     ],
     ids=[
         "cl-and-te",
@@ -148,6 +151,9 @@ def test_parser_queues_pipelined_requests_in_order() -> None:
         "h2-preface",
         "tls-hello",
         "expect",
+        "extension-method",
+        "lower-case-method",
+        "not-a-token",
     ],
 )
 def test_parser_refuses_what_cannot_be_framed(
@@ -158,6 +164,8 @@ def test_parser_refuses_what_cannot_be_framed(
     assert isinstance(refusal, Refusal), events
     assert refusal.status == status
     assert reason in refusal.reason.lower()
+    # Header names keep their case in what the client reads.
+    assert "transfer-Encoding" not in refusal.reason
     # A bad chunk is found in the body, after the head was given out.
     heads = [e for e in events if isinstance(e, RequestHead)]
     assert len(heads) == (1 if "chunk" in reason else 0)

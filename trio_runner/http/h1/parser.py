@@ -17,7 +17,8 @@ refuses what it leaves to the server: a head over ``max_header_size``
 (431), an HTTP version other than 1.0 and 1.1 (``HTTP/1.2`` too, which
 llhttp calls malformed) or the HTTP/2 preface (505), an HTTP/1.1
 request without exactly one Host (400), an ``Expect`` other than
-``100-continue`` (417), Transfer-Encoding in an HTTP/1.0 request (400:
+``100-continue`` (417), a method llhttp does not know that is a valid token (501, an
+extension method: hypercorn serves any), Transfer-Encoding in an HTTP/1.0 request (400:
 RFC 9112 §6.1), and transfer codings, read across all
 Transfer-Encoding lines: ``chunked`` missing, not last or given twice is
 400 (the body's length is unknown; llhttp let a lone ``gzip`` through as
@@ -63,6 +64,8 @@ _HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
 
 _VERSIONS: Final = frozenset({"1.0", "1.1"})
 # A well-formed request line of a version llhttp does not know (HTTP/1.2).
+# A request line's method when it is an RFC 9110 token (and a space follows).
+_TOKEN_METHOD: Final = re.compile(rb"(?:\r\n)*([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}) ")
 _OTHER_VERSION: Final = re.compile(rb"^[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])\r\n", re.M)
 
 
@@ -204,6 +207,14 @@ class RequestParser:
                 # llhttp calls HTTP/1.2 malformed; it is a version not served.
                 other = version.group(1).decode("ascii")
                 self._refuse(505, f"HTTP/{other} is not served here")
+            elif isinstance(error, httptools.HttpParserInvalidMethodError) and (
+                method := _TOKEN_METHOD.match(data)
+            ):
+                # A valid token llhttp does not know (an extension method, a
+                # lower-case one): not malformed, but not served here.
+                name = method.group(1).decode("ascii")
+                # (http.server = "hypercorn" serves any, README says.)
+                self._refuse(501, f"the method {name} is not implemented here")
             else:
                 self._refuse(400, _reason(error))
             return
@@ -392,4 +403,9 @@ def _upgrade(headers: list[tuple[bytes, bytes]]) -> bytes:
 
 def _reason(error: Exception) -> str:
     text = str(error).strip()
-    return text[:1].lower() + text[1:] if text else "malformed request"
+    if not text:
+        return "malformed request"
+    first = text.split(" ", 1)[0]
+    if "-" in first or first.isupper():
+        return text  # a header name or an acronym: "Content-Length overflow"
+    return text[:1].lower() + text[1:]
