@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 
-from trio_runner.http.asgi import Message, Receive, Scope, Send
+from trio_runner.http.asgi import DISCONNECT_EXTENSION, Message, Receive, Scope, Send
 from trio_runner.log import go_duration
 
 __all__ = ["ACCESS_LOGGER", "log_access"]
@@ -32,14 +33,8 @@ async def log_access(
     scope: Scope,
     receive: Receive,
     send: Send,
-    *,
-    client_gone: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Run ``app`` for one request and log what it answered.
-
-    ``client_gone`` tells whether the client left: a server that cancels
-    the app when its client leaves makes that a 499, not a 500.
-    """
+    """Run ``app`` for one request and log what it answered."""
     start = trio.current_time()
     status = 0
     sent = 0
@@ -52,10 +47,16 @@ async def log_access(
             sent += len(message.get("body", b""))
         await send(message)
 
+    left: list[bool] = []
+    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+    if extension is not None:
+        # The lean server cancels an app whose client left (when the app
+        # asks it to): that is a 499 too, not a failure.
+        extension["subscribe"](partial(left.append, True))
     try:
         await app(scope, receive, counting_send)
     except BaseException:
-        status = status or (499 if client_gone() else 500)
+        status = status or (499 if left else 500)
         raise
     else:
         # Nothing was answered: the client left first. 499 is what nginx

@@ -315,7 +315,6 @@ class HttpBridge:
                         scope,
                         receive,
                         send,
-                        client_gone=client.has_left,
                     )
                 else:
                     await self._serve_http(scope, receive, send, client)
@@ -520,9 +519,6 @@ class _Client:
         self.gone = False
         self.scoped = True
         self._scope: trio.CancelScope | None = None
-
-    def has_left(self) -> bool:
-        return self.gone
 
     def cancellable(self) -> AbstractContextManager[object]:
         """A scope to wait on the pool in; cancelled once the client leaves.

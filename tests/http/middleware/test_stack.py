@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from tests.http.middleware.apps import Answer, call, http_scope
 from trio_runner.config.model import (
@@ -16,6 +18,7 @@ from trio_runner.config.model import (
 )
 from trio_runner.errors import ConfigError
 from trio_runner.http.access import ACCESS_LOGGER
+from trio_runner.http.asgi import DISCONNECT_EXTENSION
 from trio_runner.http.middleware import build_app
 
 TEXT = b"static text, long enough to be worth compressing. " * 50
@@ -172,3 +175,40 @@ def test_build_app_refuses_unusable_settings(
 def test_build_app_ignores_sections_of_middleware_not_listed(tmp_path: Path) -> None:
     config = HttpConfig(static=StaticConfig(dir="missing"))
     assert build_app(php_answer(), config, working_dir=tmp_path) is not None
+
+
+async def test_build_app_logs_499_when_the_lean_server_cancels_for_a_leaving_client(
+    public: Path, caplog: pytest.LogCaptureFixture, autojump_clock: object
+) -> None:
+    # The lean server cancels the call of an app that asked it to (the
+    # bridge does) once the client leaves: the access log, which wraps the
+    # whole stack, says 499 then, and 500 for a call cancelled otherwise.
+    gone: list[Callable[[], object]] = []
+
+    def subscribe(callback: Callable[[], object], cancel: bool = False) -> None:
+        gone.append(callback)
+
+    async def waits(scope: Any, receive: Any, send: Any) -> None:
+        await trio.sleep_forever()
+
+    app = build_app(waits, HttpConfig(access_logs=True), working_dir=public)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = http_scope()
+    scope["extensions"] = {DISCONNECT_EXTENSION: {"subscribe": subscribe}}
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        with trio.move_on_after(1):  # the server's cancellation
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(app, scope, receive, send)
+                await trio.sleep(0.5)
+                for callback in gone:
+                    callback()  # the client left
+        with trio.move_on_after(1):  # a stop: the client did not leave
+            await app(http_scope(), receive, send)
+    statuses = [r.status for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert statuses == [499, 500]
