@@ -330,6 +330,13 @@ async def test_connection_answers_500_when_the_app_fails_or_says_nothing(
     assert "bug in the app" in caplog.text
 
 
+async def send_part_of_a_body_and_leave(client: trio.abc.Stream) -> None:
+    """3 of a body's 9 bytes, then the client closes (while the app waits)."""
+    await client.send_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc")
+    await trio.testing.wait_all_tasks_blocked()
+    await client.aclose()
+
+
 async def test_connection_tells_the_app_when_the_client_leaves_mid_request() -> None:
     left = trio.Event()
     messages: list[Message] = []
@@ -340,11 +347,7 @@ async def test_connection_tells_the_app_when_the_client_leaves_mid_request() -> 
         messages.append(await receive())  # then only the leaving
 
     async with connection(slow) as (client, conn):
-        await client.send_all(
-            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"
-        )
-        await trio.testing.wait_all_tasks_blocked()
-        await client.aclose()
+        await send_part_of_a_body_and_leave(client)
         with trio.fail_after(1):
             await left.wait()
     assert messages[1] == {"type": "http.disconnect"}
@@ -367,11 +370,7 @@ async def test_connection_cancels_an_app_that_asks_when_its_client_leaves() -> N
             raise
 
     async with connection(waits) as (client, conn):
-        await client.send_all(
-            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"
-        )
-        await trio.testing.wait_all_tasks_blocked()
-        await client.aclose()
+        await send_part_of_a_body_and_leave(client)
         # Noticed by the reader, which a request that runs starts within a
         # tick of watch_deadlines (a second).
         with trio.fail_after(3):
