@@ -176,7 +176,7 @@ def test_serve_replaces_a_worker_that_exits_mid_request(tmp_path: Path) -> None:
 
             died = client.get("/die")
             assert died.status_code == 500
-            assert died.text == "The PHP worker died while handling the request.\n"
+            assert died.text == "The PHP worker failed while handling the request.\n"
 
             after = client.get("/")
             assert after.status_code == 200
@@ -237,7 +237,7 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
             assert time.monotonic() - forced < 1.0
             with contextlib.suppress(httpx.TransportError):  # or cut off
                 answer = cut.result(TIMEOUT)
-                # Not the worker's fault: not "the worker died", not a 500.
+                # Not the worker's fault: not "the worker failed", not a 500.
                 assert answer.status_code == 503
                 assert answer.text == "The server is shutting down.\n"
     finally:
@@ -245,7 +245,7 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
 
     assert "SIGINT again: stopping now" in server.output
     assert "worker_crashed" not in server.output
-    assert "the worker died" not in server.output
+    assert "the worker failed" not in server.output
     assert running(workers) == []
     assert tagged_processes(tag) == []
 
@@ -322,7 +322,7 @@ def test_serve_answers_503_to_requests_php_still_runs_when_the_grace_period_ends
         "grace period (0.2 s) over: stopping 1 request(s) PHP still runs; "
         "they are answered 503" in server.output
     )
-    assert "the worker died" not in server.output
+    assert "the worker failed" not in server.output
     assert running(workers) == []
     assert tagged_processes(tag) == []
 

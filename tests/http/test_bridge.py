@@ -236,7 +236,7 @@ async def test_bridge_streamed_head_drains_without_body() -> None:
 
 RETRY = [(b"retry-after", b"1"), (b"no-workers", b"true")]
 GENERIC = b"Internal Server Error\n"
-CRASHED = b"The PHP worker died while handling the request.\n"
+CRASHED = b"The PHP worker failed while handling the request.\n"
 TIMED_OUT = b"The request took too long and was stopped.\n"
 NO_WORKER = b"No PHP worker is free; retry shortly.\n"
 CLOSED = b"The server is shutting down.\n"

@@ -125,7 +125,7 @@ def test_response_headers_drop_what_the_server_would_refuse() -> None:
 RETRY = [(b"retry-after", b"1"), (b"no-workers", b"true")]
 
 
-CRASHED = b"The PHP worker died while handling the request.\n"
+CRASHED = b"The PHP worker failed while handling the request.\n"
 TIMED_OUT = b"The request took too long and was stopped.\n"
 NO_WORKER = b"No PHP worker is free; retry shortly.\n"
 

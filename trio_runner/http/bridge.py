@@ -555,7 +555,7 @@ _REASONS: tuple[tuple[type[TrioRunnerError], str, str], ...] = (
     (SoftError, "soft_error", "PHP answered with an error"),
     (WorkerTimeout, "exec_ttl", "the worker ran past exec_ttl and was killed"),
     (WorkerCutAtStop, "shutdown", "the server stopped at once"),
-    (WorkerCrashed, "worker_crashed", "the worker died"),
+    (WorkerCrashed, "worker_crashed", "the worker failed"),
     (WorkerStartError, "worker_start", "no worker could be started"),
     (QueueFull, "queue_full", "the pool's wait queue is full"),
     (NoFreeWorkers, "no_free_workers", "no worker was free in time"),

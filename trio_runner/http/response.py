@@ -298,7 +298,7 @@ def error_response(
     if isinstance(error, WorkerCutAtStop):
         return plain_response(503, "The server is shutting down.\n")
     if isinstance(error, WorkerCrashed):
-        text = "The PHP worker died while handling the request.\n"
+        text = "The PHP worker failed while handling the request.\n"
         if debug:
             text = f"{text}{error}\n{error.output}"
         return plain_response(internal_error_code, text)
