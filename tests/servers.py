@@ -5,7 +5,8 @@ started with ``tagged_environment`` passes the tag on to every worker it
 spawns, replacements included, and to its reaper, so ``tagged_processes``
 can show that none outlived it even when the test never saw its pid.
 Besides its workers, a server has one more child: its reaper
-(``is_reaper``, ``reaper_of``).
+(``is_reaper``, ``reaper_of``). ``half_close`` is a client that sends its
+requests, shuts its sending side (``nc -N``) and reads to the end.
 """
 
 from __future__ import annotations
@@ -128,3 +129,15 @@ async def wait_until_empty(directory: Path) -> None:
     # A directory has no event to wait on: poll it.
     while os.listdir(directory):  # noqa: ASYNC110
         await trio.sleep(0.01)
+
+
+async def half_close(address: str, request: bytes) -> bytes:
+    """Send ``request``, shut the sending side, read until the server closes."""
+    host, _, port = address.rpartition(":")
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        await stream.send_all(request)
+        await stream.send_eof()
+        data = b""
+        while part := await stream.receive_some(65536):
+            data += part
+    return data

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from tests.http.h2client import open_h2
-from tests.servers import PHP
+from tests.servers import PHP, half_close
 
 pytestmark = pytest.mark.php
 
@@ -223,18 +223,6 @@ async def test_php_stream_stopped_by_a_leaving_client_keeps_the_worker(
     assert after.text == first  # the same worker, stopped and reused
     sent = int(line.rpartition("after ")[2].split()[0])
     assert 12 <= sent < 200
-
-
-async def half_close(address: str, request: bytes) -> bytes:
-    """Send ``request``, shut the sending side (``nc -N``), read to the end."""
-    host, _, port = address.rpartition(":")
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        await stream.send_all(request)
-        await stream.send_eof()
-        data = b""
-        while part := await stream.receive_some(65536):
-            data += part
-    return data
 
 
 @fronts

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from tests.http.fakes import FakeExchanger, Last, Script, chunk, replying
+from tests.servers import half_close
 from trio_runner.config.model import Http2Config, HttpConfig
 from trio_runner.errors import LifespanFailed
 from trio_runner.http import HttpBridge, serve_http
@@ -225,18 +226,6 @@ def slow(seconds: float) -> Script:
         yield Last(chunk(200, b"body=" + payload.body))
 
     return script
-
-
-async def half_close(address: str, request: bytes) -> bytes:
-    """Send ``request``, shut the sending side, read until the server closes."""
-    host, _, port = address.rpartition(":")
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        await stream.send_all(request)
-        await stream.send_eof()
-        data = b""
-        while part := await stream.receive_some(65536):
-            data += part
-    return data
 
 
 async def test_serve_h1_answers_a_request_whose_client_half_closed() -> None:
