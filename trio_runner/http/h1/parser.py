@@ -17,8 +17,10 @@ refuses what it leaves to the server: a head over ``max_header_size``
 (431), an HTTP version other than 1.0 and 1.1 (``HTTP/1.2`` too, which
 llhttp calls malformed) or the HTTP/2 preface (505), an HTTP/1.1
 request without exactly one Host (400), an ``Expect`` other than
-``100-continue`` (417), a method llhttp does not know that is a valid token (501, an
-extension method: hypercorn serves any), Transfer-Encoding in an HTTP/1.0 request (400:
+``100-continue`` (417), a method llhttp does not know that is a valid
+token (501: an extension method, which hypercorn serves), chunk framing
+or trailers longer than ``max_header_size`` with no body data between
+(431), Transfer-Encoding in an HTTP/1.0 request (400:
 RFC 9112 §6.1), and transfer codings, read across all
 Transfer-Encoding lines: ``chunked`` missing, not last or given twice is
 400 (the body's length is unknown; llhttp let a lone ``gzip`` through as
@@ -63,9 +65,9 @@ _LINE_OVERHEAD = 4
 _HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
 
 _VERSIONS: Final = frozenset({"1.0", "1.1"})
-# A well-formed request line of a version llhttp does not know (HTTP/1.2).
 # A request line's method when it is an RFC 9110 token (and a space follows).
 _TOKEN_METHOD: Final = re.compile(rb"(?:\r\n)*([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}) ")
+# A well-formed request line of a version llhttp does not know (HTTP/1.2).
 _OTHER_VERSION: Final = re.compile(rb"^[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])\r\n", re.M)
 
 
@@ -174,7 +176,8 @@ class RequestParser:
         self._head_bytes = 0
         self._began = False
         # Bytes of a body that carried no body data (chunk sizes, their
-        # extensions, trailers) since the last that did: see feed().
+        # extensions, trailers) since the last piece that did (or that
+        # ended the head): see feed().
         self._framing_bytes = 0
         self._body_seen = False
         self._url = b""
@@ -224,10 +227,7 @@ class RequestParser:
             # send an endless one (or an endless chunk extension): that
             # much framing with no body data in it is refused, as a head
             # that large would be.
-            if self._body_seen or self._framing_bytes < 0:
-                # Body data came, or the head ended in this piece (its
-                # bytes are not framing; what follows it here is at most
-                # one read, and the next pieces are counted).
+            if self._body_seen:
                 self._framing_bytes = 0
             else:
                 self._framing_bytes += len(data)
@@ -274,7 +274,6 @@ class RequestParser:
     def on_message_begin(self) -> None:
         self.in_head = True
         self._began = True
-        self._framing_bytes = -1  # until a piece after the head's end
         self._url = b""
         self._headers = []
 
@@ -287,6 +286,10 @@ class RequestParser:
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        # The piece the head ended in counts as body data for the framing
+        # limit: its bytes are the head's, and what follows the head in it
+        # is at most one read; the pieces after it are counted.
+        self._body_seen = True
         if self.failed:
             return
         parser = self._parser
