@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 import trio
 
-from trio_runner.http.asgi import DISCONNECT_EXTENSION, Message, Receive, Scope, Send
+from trio_runner.http.asgi import Message, Receive, Scope, Send, client_left
 from trio_runner.log import go_duration
 
 __all__ = ["ACCESS_LOGGER", "log_access"]
@@ -47,16 +46,11 @@ async def log_access(
             sent += len(message.get("body", b""))
         await send(message)
 
-    left: list[bool] = []
-    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
-    if extension is not None:
-        # The lean server cancels an app whose client left (when the app
-        # asks it to): that is a 499 too, not a failure.
-        extension["subscribe"](partial(left.append, True))
+    left = client_left(scope)  # cancelled for a leaving client: 499
     try:
         await app(scope, receive, counting_send)
     except BaseException:
-        status = status or (499 if left else 500)
+        status = status or (499 if left() else 500)
         raise
     else:
         # Nothing was answered: the client left first. 499 is what nginx

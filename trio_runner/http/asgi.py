@@ -25,6 +25,7 @@ Two extensions of our own, which the lean HTTP/1.1 server offers:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any, Final, Protocol
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Scope",
     "Send",
     "acknowledge_lifespan",
+    "client_left",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -65,3 +67,23 @@ async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def client_left(scope: Scope) -> Callable[[], bool]:
+    """A callable telling whether the request's client has left so far.
+
+    For middleware that must tell a call the server cancelled because its
+    client left (``subscribe(..., cancel=True)``: a 499) from one that
+    failed (a 500). Always False under a server without
+    ``DISCONNECT_EXTENSION``.
+    """
+    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+    if extension is None:
+        return _never
+    left: list[bool] = []
+    extension["subscribe"](partial(left.append, True))
+    return partial(bool, left)
+
+
+def _never() -> bool:
+    return False

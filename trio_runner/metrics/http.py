@@ -23,17 +23,16 @@ advance (no label lookup on the hot path).
 from __future__ import annotations
 
 import time
-from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from trio_runner.http.asgi import (
-    DISCONNECT_EXTENSION,
     ASGIApp,
     Message,
     Receive,
     Scope,
     Send,
+    client_left,
 )
 
 __all__ = ["HttpMetrics", "RequestMetrics", "status_class"]
@@ -103,16 +102,11 @@ class RequestMetrics:
                 status = int(message["status"])
             await send(message)
 
-        left: list[bool] = []
-        extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
-        if extension is not None:
-            # The lean server cancels the app when its client leaves: that
-            # is a 499 too, not a failure.
-            extension["subscribe"](partial(left.append, True))
+        left = client_left(scope)  # cancelled for a leaving client: 499
         try:
             await self.app(scope, receive, send_status)
         except BaseException:
-            status = status or (499 if left else 500)
+            status = status or (499 if left() else 500)
             raise
         finally:
             # No answer at all: the client left first (nginx's 499).
