@@ -70,6 +70,7 @@ from trio_runner.http.body import (
 )
 from trio_runner.http.request import ContextCodec, RequestContext, target_problem
 from trio_runner.http.response import (
+    PlainResponse,
     error_response,
     plain_response,
 )
@@ -417,14 +418,9 @@ class HttpBridge:
         else:
             text = f"The form in the request body is malformed: {refusal}.\n"
             response = plain_response(400, text)
-        if not refusal.read_all and str(scope.get("http_version", "1.1")).startswith(
-            "1."
-        ):
-            # The rest of the body is still on its way: this HTTP/1
-            # connection cannot carry another request, so say it will close.
-            close = (b"connection", b"close")
-            response = attrs.evolve(response, headers=(*response.headers, close))
-        await send_plain(send, response, str(scope["method"]), self.date_header)
+        # The rest of the body is still on its way: this HTTP/1 connection
+        # cannot carry another request, so say it will close.
+        await self._refuse_with(scope, send, response, close=not refusal.read_all)
 
     async def _refuse_target(self, scope: Scope, send: Send, problem: str) -> None:
         """Answer 400 for a Host or request target PHP must never see."""
@@ -437,11 +433,18 @@ class HttpBridge:
             extra={"reason": "bad_target"},
         )
         response = plain_response(400, f"The request is malformed: {problem}.\n")
-        if str(scope.get("http_version", "1.1")).startswith("1."):
-            # The body, if any, is left unread, and a client that sends
-            # such a head is not one to keep a connection open for.
-            close = (b"connection", b"close")
-            response = attrs.evolve(response, headers=(*response.headers, close))
+        # The body, if any, is left unread, and a client that sends such a
+        # head is not one to keep a connection open for.
+        await self._refuse_with(scope, send, response, close=True)
+
+    async def _refuse_with(
+        self, scope: Scope, send: Send, response: PlainResponse, *, close: bool
+    ) -> None:
+        """Send a refusal; with ``close``, over HTTP/1 it says the
+        connection closes after it (HTTP/2 ends only the stream)."""
+        if close and str(scope.get("http_version", "1.1")).startswith("1."):
+            closing = (b"connection", b"close")
+            response = attrs.evolve(response, headers=(*response.headers, closing))
         await send_plain(send, response, str(scope["method"]), self.date_header)
 
     async def _exchange(
