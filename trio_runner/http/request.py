@@ -376,7 +376,7 @@ def target_problem(scope: Scope) -> str | None:
             if host is not None:
                 return "it has more than one Host header"
             host = bytes(value)
-    if host and host not in _VALID_HOSTS and (problem := _authority_problem(host)):
+    if host and (problem := _authority_problem(host)):
         return f"the Host header {problem}"
 
     raw_path = scope.get("raw_path")
@@ -413,6 +413,8 @@ _VALID_HOSTS_MAX = 256
 
 def _authority_problem(authority: bytes) -> str | None:
     """Why ``authority`` is not ``host[:port]``, or None (it is)."""
+    if authority in _VALID_HOSTS:
+        return None
     match = _HOST.fullmatch(authority)
     if match is None:
         return "is not a valid host or host:port"
