@@ -689,21 +689,23 @@ async def test_connection_cut_at_shutdown_while_its_body_comes_is_counted() -> N
     assert (bridge.cut, bridge.in_flight) == (1, 0)
 
 
+async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers "fine" once the body's pieces have piled up, reading none."""
+    if scope["type"] == "lifespan":
+        await acknowledge_lifespan(receive, send)
+        return
+    await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
+    length = [(b"content-length", b"4")]
+    await send({"type": "http.response.start", "status": 200, "headers": length})
+    await send({"type": "http.response.body", "body": b"fine"})
+
+
 async def test_connection_h1_closes_after_answering_a_body_left_unread() -> None:
     # An app that answers without reading a large body (the bridge does for
     # a 413, the static middleware for a file). hypercorn's reading task
     # waited for the app to take the body's pieces, and the app's last send
     # waited for room to say the stream had closed: the connection stayed
     # open for good, and the client never got to the end of its body.
-    async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await acknowledge_lifespan(receive, send)
-            return
-        await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
-        length = [(b"content-length", b"4")]
-        await send({"type": "http.response.start", "status": 200, "headers": length})
-        await send({"type": "http.response.body", "body": b"fine"})
-
     body = b"x" * (4 * MB)
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
     with trio.fail_after(10):
@@ -939,15 +941,6 @@ async def test_connection_h2_credits_held_pieces_an_app_left_unread() -> None:
     # An app that answers without reading (a 413, a file) while pieces are
     # held: dropped, they are credited still, so a client that sends its
     # whole body before reading the answer is not left without a window.
-    async def answer_unread(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await acknowledge_lifespan(receive, send)
-            return
-        await trio.testing.wait_all_tasks_blocked(0.05)  # the pieces pile up
-        length = [(b"content-length", b"4")]
-        await send({"type": "http.response.start", "status": 200, "headers": length})
-        await send({"type": "http.response.body", "body": b"fine"})
-
     piece = b"x" * 1024
     with trio.fail_after(10):
         async with serving(answer_unread, h2c=True) as bound, open_h2(bound) as client:
