@@ -3,7 +3,8 @@
 // Writes raw bytes to stdout past the library's output buffer, as a stray
 // fwrite(STDOUT) or a C extension would. With the argument "boot" it does
 // so before the handshake; otherwise on the request body "garbage", and
-// then answers as if nothing happened. Other bodies get the pid.
+// then answers as if nothing happened; on "after", 50 ms after answering,
+// while idle, and then says so on stderr. Other bodies get the pid.
 
 declare(strict_types=1);
 
@@ -23,4 +24,9 @@ while ($payload = $worker->waitPayload()) {
         fwrite(STDOUT, "writes_to_stdout: debug output mid-request\n");
     }
     $worker->respond(new Payload('{}', (string) getmypid()));
+    if ($payload->body === 'after') {
+        usleep(50_000);
+        fwrite(STDOUT, "writes_to_stdout: debug output while idle\n");
+        fwrite(STDERR, "writes_to_stdout: wrote while idle\n");
+    }
 }

@@ -87,6 +87,24 @@ async def test_pool_php_garbage_on_stdout_mid_request_is_logged(
     assert str(first) in record.getMessage()
 
 
+async def test_pool_php_request_cancelled_as_stray_output_is_read_loses_no_worker(
+    php_pool,
+) -> None:
+    with trio.fail_after(10):
+        pool = await php_pool(PHP_DIR / "writes_to_stdout.php")
+        [worker] = pool.workers
+        await pool.exec(request(b"after"))
+        while "wrote while idle" not in worker.output.text():  # noqa: ASYNC110
+            await trio.sleep(0.01)  # (stderr tells that stdout was written)
+        # The next request finds the stray output and is cancelled while
+        # reading it (its client left): the worker must be replaced, not
+        # dropped from the free list with its slot still counting it.
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await pool.exec(request(b"pid"))
+        assert int((await pool.exec(request(b"pid"))).body) != worker.pid
+
+
 async def test_pool_php_soft_error_keeps_the_worker(php_pool) -> None:
     with trio.fail_after(10):
         pool = await php_pool(PHP_DIR / "soft_error.php")

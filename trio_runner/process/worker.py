@@ -299,6 +299,11 @@ class Worker:
                 data = bytes(await link.stream.receive_some(_READ_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
+            except BaseException:
+                # Cancelled (the request's client left): the pool hands it
+                # to nobody now, so it must go, or it would idle unused.
+                self.kill(Retirement.CRASHED)
+                raise
         if data:
             logger.warning(
                 "worker %d wrote to stdout outside the protocol while idle: "
