@@ -3,6 +3,8 @@ wait leaves the queue consistent."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import trio
 import trio.testing
@@ -70,3 +72,48 @@ async def test_allocator_first_goes_to_the_head_of_the_queue() -> None:
         allocator.put("a")
         allocator.put("b")
     assert served == {"returning": "a", "queued": "b"}
+
+
+async def test_allocator_deadlines_end_each_wait_on_time(autojump_clock) -> None:
+    allocator: Allocator[str] = Allocator()
+    ended: dict[str, tuple[str | None, float]] = {}
+
+    async def wait(name: str, deadline: float) -> None:
+        taken = await allocator.take(deadline=deadline)
+        ended[name] = (taken, trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(allocator.keep_deadlines)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(wait, "late", 10.0)
+        await trio.testing.wait_all_tasks_blocked()
+        # Queued behind "late" with earlier deadlines: the timer, set for
+        # 10, is brought forward.
+        nursery.start_soon(wait, "early", 5.0)
+        nursery.start_soon(wait, "patient", math.inf)
+        nursery.start_soon(wait, "soonest", 1.0)
+        await trio.sleep(0.5)
+        assert allocator.waiting == 4, "nobody is due before 1"
+        await trio.sleep(20)
+        assert ended == {
+            "soonest": (None, 1.0),
+            "early": (None, 5.0),
+            "late": (None, 10.0),
+        }
+        assert allocator.waiting == 1
+        allocator.put("worker")
+        await trio.testing.wait_all_tasks_blocked()
+        assert ended["patient"] == ("worker", 20.5)
+        nursery.cancel_scope.cancel()
+
+
+async def test_allocator_cancelled_waiter_leaves_the_queue() -> None:
+    allocator: Allocator[str] = Allocator()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(allocator.take)
+        await trio.testing.wait_all_tasks_blocked()
+        assert allocator.waiting == 1
+        nursery.cancel_scope.cancel()
+    assert allocator.waiting == 0
+    allocator.put("worker")
+    assert allocator.free == 1, "nobody waits for it any more"

@@ -4,15 +4,21 @@ Invariant: a worker is either in ``_free`` or handed to exactly one caller,
 never both; and while anyone waits, ``_free`` is empty (a worker put back is
 given to the oldest waiter directly, so nobody can overtake the queue).
 
-Waiting is bounded by the caller (``allocate_timeout``); ``max_queue_size``
-bounds how many may wait, and one more is refused at once.
+``max_waiting`` bounds how many may wait, and one more is refused at once.
+A wait ends by its deadline (``allocate_timeout``), kept by one timer task
+(``keep_deadlines``) for every waiter: a cancel scope per wait would cost
+each queued request more than the rest of its hand-off. Waiters park on
+trio's low-level primitives for the same reason, and a waiter that is
+cancelled is simply taken off the queue.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
+import outcome
 import trio
 
 from trio_runner.errors import NoFreeWorkers, PoolClosed, QueueFull
@@ -22,23 +28,29 @@ __all__ = ["Allocator"]
 T = TypeVar("T")
 
 
-class _Waiter(Generic[T]):
-    __slots__ = ("event", "item", "refusal")
+class _Waiter:
+    __slots__ = ("deadline", "task")
 
-    def __init__(self) -> None:
-        self.event = trio.Event()
-        self.item: T | None = None
-        self.refusal: str | None = None
+    def __init__(self, deadline: float) -> None:
+        self.task = trio.lowlevel.current_task()
+        self.deadline = deadline
 
 
 class Allocator(Generic[T]):
-    """A FIFO hand-off of items (workers) to waiting tasks."""
+    """A FIFO hand-off of items (workers) to waiting tasks.
+
+    Deadlines given to ``take`` hold only while ``keep_deadlines`` runs.
+    """
 
     def __init__(self, *, max_waiting: int = 0) -> None:
         self._free: deque[T] = deque()
-        self._waiting: deque[_Waiter[T]] = deque()
+        self._waiting: deque[_Waiter] = deque()
         self._max_waiting = max_waiting
         self._closed = False
+        # The timer's scope, while keep_deadlines runs: its deadline is at
+        # or before every waiter's (earlier is harmless: the timer wakes,
+        # finds nobody due, and sleeps until the next one).
+        self._timer: trio.CancelScope | None = None
 
     @property
     def free(self) -> int:
@@ -53,12 +65,10 @@ class Allocator(Generic[T]):
 
     def put(self, item: T) -> None:
         """Make ``item`` available: to the oldest waiter, else to the free list."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            waiter.item = item
-            waiter.event.set()
-            return
-        self._free.append(item)
+        if self._waiting:
+            trio.lowlevel.reschedule(self._waiting.popleft().task, outcome.Value(item))
+        else:
+            self._free.append(item)
 
     def take_nowait(self) -> T | None:
         if self._free and not self._waiting:
@@ -73,8 +83,10 @@ class Allocator(Generic[T]):
             return False
         return True
 
-    async def take(self, *, first: bool = False) -> T:
-        """Wait for an item; the caller bounds the wait.
+    async def take(
+        self, *, first: bool = False, deadline: float = math.inf
+    ) -> T | None:
+        """Wait for an item until ``deadline``; None if it passed first.
 
         ``first`` puts the caller at the head of the queue: for one that
         already waited its turn and got an item it could not use.
@@ -96,26 +108,34 @@ class Allocator(Generic[T]):
                 f"{len(self._waiting)} requests are already waiting for a worker "
                 "(http.pool.max_queue_size)"
             )
-        waiter: _Waiter[T] = _Waiter()
+        waiter = _Waiter(deadline)
         if first:
             self._waiting.appendleft(waiter)
         else:
             self._waiting.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            if waiter.item is not None:
-                # Handed an item in the same tick we were cancelled: pass it on.
-                self.put(waiter.item)
-            elif waiter in self._waiting:
-                # (Not there if close or refuse_waiting woke it in that tick.)
+        timer = self._timer
+        if timer is not None and deadline < timer.deadline:
+            timer.deadline = deadline
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            # Still queued: whoever wakes a waiter takes it off first.
+            self._waiting.remove(waiter)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        taken: T | None = await trio.lowlevel.wait_task_rescheduled(abort)
+        return taken
+
+    async def keep_deadlines(self) -> NoReturn:
+        """End each wait whose deadline passed; run as long as the allocator."""
+        while True:
+            now = trio.current_time()
+            due = [waiter for waiter in self._waiting if waiter.deadline <= now]
+            for waiter in due:
                 self._waiting.remove(waiter)
-            raise
-        if waiter.refusal is not None:
-            raise NoFreeWorkers(waiter.refusal)
-        if waiter.item is None:
-            raise PoolClosed("the pool closed while this request waited")
-        return waiter.item
+                trio.lowlevel.reschedule(waiter.task, outcome.Value(None))
+            earliest = min((w.deadline for w in self._waiting), default=math.inf)
+            with trio.CancelScope(deadline=earliest) as self._timer:
+                await trio.sleep_forever()
 
     def refuse_waiting(self, reason: str) -> None:
         """Fail every current waiter with ``NoFreeWorkers(reason)``.
@@ -125,14 +145,16 @@ class Allocator(Generic[T]):
         """
         while self._waiting:
             waiter = self._waiting.popleft()
-            waiter.refusal = reason
-            waiter.event.set()
+            trio.lowlevel.reschedule(waiter.task, outcome.Error(NoFreeWorkers(reason)))
 
     def close(self) -> list[T]:
         """Refuse new waits, fail current waiters; return the free items."""
         self._closed = True
         while self._waiting:
-            self._waiting.popleft().event.set()
+            closed = PoolClosed("the pool closed while this request waited")
+            trio.lowlevel.reschedule(
+                self._waiting.popleft().task, outcome.Error(closed)
+            )
         free = list(self._free)
         self._free.clear()
         return free

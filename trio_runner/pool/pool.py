@@ -219,6 +219,7 @@ class Pool:
         # worker of this pool has been reaped.
         async with reaper.open_reaper(), trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._allocator.keep_deadlines)
             failure = await self._start_slots(self._slot_count())
             if failure is None:
                 pids = ", ".join(str(worker.pid) for worker in self.workers)
@@ -760,8 +761,7 @@ class Pool:
             if taken is None:
                 if deadline is None:
                     deadline = trio.current_time() + timeout
-                with trio.move_on_at(deadline):
-                    taken = await self._allocator.take(first=first)
+                taken = await self._allocator.take(first=first, deadline=deadline)
                 if taken is None:
                     raise NoFreeWorkers(
                         f"no worker of pool {self.name} became free within "
