@@ -1,6 +1,7 @@
 """trio_runner against nginx + php-fpm, on this machine, in one run.
 
-    python bench/run.py [--duration 10] [--warmup 3] [--workers N] [--quick]
+    python bench/run.py [--duration 10] [--warmup 3] [--rounds 3] [--workers N]
+                        [--quick]
     nox -s bench -- --duration 20
 
 For each app (examples/hello, examples/slim, examples/laravel) the two
@@ -19,6 +20,10 @@ warm-up, at as many connections as there are PHP processes (every worker
 busy, none queued), and again at twice that (every worker with a request
 waiting: latency under overload). Peak RSS is sampled through the run:
 the front (trio_runner's own process; nginx) and the PHP processes apart.
+The measurements are repeated for ``--rounds`` rounds, the two stacks of
+an app taken in turn within each (a shared VM's speed drifts by more than
+what is measured); the round with the median req/s is reported, with
+every round's ratio beside it.
 
 nginx, php-fpm and wrk are installed from Debian when missing (apt-get, as
 root or with sudo). The results go to a JSON file (``--output``) and a
@@ -42,6 +47,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -376,10 +382,8 @@ class AsgiHello:
         return {"front": [self.process.pid], "php": []}
 
 
-def measure(
-    stack: Any, *, warmup: float, duration: float, loads: list[int]
-) -> list[dict[str, Any]]:
-    """Warm up, then one measured wrk run per number of connections."""
+def warm_up(stack: Any, *, warmup: float, loads: list[int]) -> None:
+    """Check that the stack answers 200, then load it for ``warmup`` s."""
     check = subprocess.run(
         ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", stack.url],
         capture_output=True,
@@ -388,6 +392,10 @@ def measure(
     if check.returncode == 0 and check.stdout != "200":
         raise RuntimeError(f"{stack.name}: {stack.url} answers {check.stdout}, not 200")
     wrk(stack.url, duration=warmup, connections=max(loads))
+
+
+def measure(stack: Any, *, duration: float, loads: list[int]) -> list[dict[str, Any]]:
+    """One measured wrk run per number of connections."""
     runs = []
     for connections in loads:
         sampler = RssSampler(stack.groups())
@@ -403,6 +411,40 @@ def measure(
             flush=True,
         )
     return runs
+
+
+def measure_rounds(
+    stacks: list[Any], *, warmup: float, duration: float, loads: list[int], rounds: int
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """``rounds`` rounds of ``measure``, taking the stacks in turn each round.
+
+    On a shared VM the machine's speed drifts by more than the differences
+    measured; interleaving gives every stack the same share of it.
+    """
+    for stack in stacks:
+        warm_up(stack, warmup=warmup, loads=loads)
+    measured: dict[str, list[list[dict[str, Any]]]] = {s.name: [] for s in stacks}
+    for number in range(rounds):
+        if rounds > 1:
+            print(f" round {number + 1} of {rounds}", flush=True)
+        for stack in stacks:
+            measured[stack.name].append(measure(stack, duration=duration, loads=loads))
+    return measured
+
+
+def median_runs(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per load, the round with the median req/s (the lower one of two),
+    with the peak RSS of all rounds."""
+    picked = []
+    for runs in zip(*rounds, strict=True):
+        middle = statistics.median_low(run["rps"] for run in runs)
+        run = dict(next(run for run in runs if run["rps"] == middle))
+        run["rss_mb"] = {
+            group: max(other["rss_mb"][group] for other in runs)
+            for group in run["rss_mb"]
+        }
+        picked.append(run)
+    return picked
 
 
 # -- report --------------------------------------------------------------------
@@ -453,6 +495,17 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
             }
             for t, f in zip(trio, fpm, strict=True)
         ]
+        per_round = results.get("rounds", {}).get(app, {})
+        for index, entry in enumerate(out[app]):
+            entry["rounds"] = [
+                round(t[index]["rps"] / f[index]["rps"], 2)
+                for t, f in zip(
+                    per_round.get("trio_runner", []),
+                    per_round.get("nginx+php-fpm", []),
+                    strict=True,
+                )
+                if f[index]["rps"]
+            ]
     if "hello" in results["apps"] and results.get("asgi"):
         out["hello_vs_asgi"] = round(
             results["apps"]["hello"]["trio_runner"][0]["rps"]
@@ -530,6 +583,14 @@ def print_table(results: dict[str, Any]) -> None:
         for row in rows:
             table.add_row(*row)
         Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
+    for app, app_ratios in results["ratios"].items():
+        if app != "hello_vs_asgi" and len(app_ratios[0].get("rounds", [])) > 1:
+            each = ", ".join(
+                f"{entry['connections']} conns: "
+                + " ".join(f"{ratio}x" for ratio in entry["rounds"])
+                for entry in app_ratios
+            )
+            print(f"  ratio in each round, {app}: {each}")
     for what, got, met in targets(results):
         print(f"  {'met ' if met else 'MISS'}  {what}: {got}")
 
@@ -602,6 +663,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated: hello, slim, laravel",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measured rounds, the stacks taken in turn; the median round is "
+        "reported (default 3)",
+    )
+    parser.add_argument(
         "--no-overload",
         action="store_true",
         help="skip the runs at twice the workers' capacity",
@@ -617,7 +685,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup = 2.0, 1.0
+        args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     unknown = set(args.apps.split(",")) - set(APPS)
     if unknown:
         parser.error(
@@ -640,22 +710,37 @@ def main(argv: list[str]) -> int:
             "connections": loads,
             "opcache": OPCACHE,
             "nginx_workers": 1,
+            "rounds": args.rounds,
         },
         "apps": {},
     }
+    results["rounds"] = {}
     for app in args.apps.split(","):
         print(f"{app}:", flush=True)
-        results["apps"][app] = {}
-        for stack in (NginxFpm(app, args.workers), TrioRunner(app, args.workers)):
-            with stack:
-                results["apps"][app][stack.name] = measure(
-                    stack, warmup=args.warmup, duration=args.duration, loads=loads
-                )
+        stacks: list[Any] = [NginxFpm(app, args.workers), TrioRunner(app, args.workers)]
+        with contextlib.ExitStack() as running:
+            for stack in stacks:
+                running.enter_context(stack)
+            rounds = measure_rounds(
+                stacks,
+                warmup=args.warmup,
+                duration=args.duration,
+                loads=loads,
+                rounds=args.rounds,
+            )
+        results["rounds"][app] = rounds
+        results["apps"][app] = {name: median_runs(r) for name, r in rounds.items()}
     print("asgi hello (no PHP):", flush=True)
     with AsgiHello() as asgi:
-        results["asgi"] = measure(
-            asgi, warmup=args.warmup, duration=args.duration, loads=loads[:1]
+        rounds = measure_rounds(
+            [asgi],
+            warmup=args.warmup,
+            duration=args.duration,
+            loads=loads[:1],
+            rounds=args.rounds,
         )
+    results["rounds"]["asgi"] = rounds
+    results["asgi"] = median_runs(rounds[asgi.name])
     results["ratios"] = ratios(results)
     results["targets"] = [
         {"target": what, "got": got, "met": met} for what, got, met in targets(results)
