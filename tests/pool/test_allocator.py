@@ -117,3 +117,25 @@ async def test_allocator_cancelled_waiter_leaves_the_queue() -> None:
     assert allocator.waiting == 0
     allocator.put("worker")
     assert allocator.free == 1, "nobody waits for it any more"
+
+
+async def test_allocator_waiter_cancelled_as_it_gets_an_item_passes_it_on() -> None:
+    allocator: Allocator[str] = Allocator()
+    served: dict[str, str] = {}
+
+    async def wait(
+        name: str, *, task_status: trio.TaskStatus[trio.CancelScope]
+    ) -> None:
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            served[name] = await allocator.take()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            leaving = await nursery.start(wait, "leaving")
+            await nursery.start(wait, "next")
+            await trio.testing.wait_all_tasks_blocked()
+            allocator.put("worker")  # to "leaving", whose client goes this tick
+            leaving.cancel()
+    assert served == {"next": "worker"}
+    assert allocator.waiting == allocator.free == 0

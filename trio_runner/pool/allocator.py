@@ -8,8 +8,8 @@ given to the oldest waiter directly, so nobody can overtake the queue).
 A wait ends by its deadline (``allocate_timeout``), kept by one timer task
 (``keep_deadlines``) for every waiter: a cancel scope per wait would cost
 each queued request more than the rest of its hand-off. Waiters park on
-trio's low-level primitives for the same reason, and a waiter that is
-cancelled is simply taken off the queue.
+trio's low-level primitives for the same reason: a waiter that is
+cancelled is taken off the queue, or passes on what it was just handed.
 """
 
 from __future__ import annotations
@@ -123,6 +123,14 @@ class Allocator(Generic[T]):
             return trio.lowlevel.Abort.SUCCEEDED
 
         taken: T | None = await trio.lowlevel.wait_task_rescheduled(abort)
+        if taken is not None:
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                # Cancelled in the tick the item came: the next waiter
+                # gets it, not a request whose client already left.
+                self.put(taken)
+                raise
         return taken
 
     async def keep_deadlines(self) -> NoReturn:
