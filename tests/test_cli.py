@@ -224,10 +224,12 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
     try:
         workers = worker_pids(server.output)
         assert server.url is not None
-        with ThreadPoolExecutor(1) as executor:
-            # A request in flight keeps the graceful stop from ending
-            # before the second signal arrives.
-            cut = executor.submit(httpx.get, server.url + "/sleep", timeout=TIMEOUT)
+        with ThreadPoolExecutor(4) as executor:
+            # Requests in flight keep the graceful stop from ending before
+            # the second signal arrives; two more wait for their workers,
+            # and must not hold up the exit either.
+            url = server.url + "/sleep"
+            cut = [executor.submit(httpx.get, url, timeout=TIMEOUT) for _ in range(4)]
             wait_for_line(server, "sleeping on /sleep", timeout=TIMEOUT)
             server.send_signal(signal.SIGINT)
             time.sleep(0.2)
@@ -235,11 +237,12 @@ def test_serve_second_sigint_forces_the_exit(tmp_path: Path) -> None:
             forced = time.monotonic()
             assert server.wait(TIMEOUT) == 130
             assert time.monotonic() - forced < 1.0
-            with contextlib.suppress(httpx.TransportError):  # or cut off
-                answer = cut.result(TIMEOUT)
-                # Not the worker's fault: not "the worker failed", not a 500.
-                assert answer.status_code == 503
-                assert answer.text == "The server is shutting down.\n"
+            for request in cut:
+                with contextlib.suppress(httpx.TransportError):  # or cut off
+                    answer = request.result(TIMEOUT)
+                    # Not the worker's fault: not "the worker failed", not 500.
+                    assert answer.status_code == 503
+                    assert answer.text == "The server is shutting down.\n"
     finally:
         server.stop()
 
@@ -287,11 +290,13 @@ def test_serve_reports_a_relay_address_in_use(tmp_path: Path) -> None:
 
 @pytest.mark.php
 @pytest.mark.parametrize("front", ["auto", "hypercorn"])
-def test_serve_answers_503_to_requests_php_still_runs_when_the_grace_period_ends(
+def test_serve_answers_503_to_requests_left_when_the_grace_period_ends(
     tmp_path: Path, front: str
 ) -> None:
     # Not a connection cut with no answer: the client learns the server
-    # stopped, and can send the request again elsewhere.
+    # stopped, and can send the request again elsewhere. That goes for the
+    # request PHP still runs and for those waiting for its worker, which
+    # is not replaced once killed.
     config = write_config(tmp_path, "http_sleep_on_path.php")
     env, tag = tagged_environment()
     server = ServerProcess(
@@ -303,25 +308,29 @@ def test_serve_answers_503_to_requests_php_still_runs_when_the_grace_period_ends
     try:
         workers = worker_pids(server.output)
         assert server.url is not None
-        with ThreadPoolExecutor(1) as executor:
-            in_flight = executor.submit(
-                httpx.get, server.url + "/sleep", timeout=TIMEOUT
-            )
+        with ThreadPoolExecutor(3) as executor:
+            url = server.url + "/sleep"
+            in_flight = [executor.submit(httpx.get, url, timeout=TIMEOUT)]
             wait_for_line(server, "sleeping on /sleep", timeout=TIMEOUT)
+            in_flight += [
+                executor.submit(httpx.get, url, timeout=TIMEOUT) for _ in range(2)
+            ]
+            time.sleep(0.3)  # queued behind the first (PHP sleeps 1 s)
             server.send_signal(signal.SIGTERM)
             stopping = time.monotonic()
-            answer = in_flight.result(TIMEOUT)
+            answers = [request.result(TIMEOUT) for request in in_flight]
             answered = time.monotonic() - stopping
         assert server.wait(TIMEOUT) == 0
     finally:
         server.stop()
-    assert answer.status_code == 503
-    assert answer.text == "The server is shutting down.\n"
-    assert answered < 2.0  # the grace period, and little more
+    assert [answer.status_code for answer in answers] == [503] * 3
+    assert {answer.text for answer in answers} == {"The server is shutting down.\n"}
+    assert answered < 1.0  # the grace period, and little more
     assert (
-        "grace period (0.2 s) over: stopping 1 request(s) PHP still runs; "
-        "they are answered 503" in server.output
+        "grace period (0.2 s) over: ending 3 request(s) PHP still runs or that "
+        "wait for a worker; they are answered 503" in server.output
     )
+    assert server.output.count("sleeping on /sleep") == 1, "no worker after it"
     assert "the worker failed" not in server.output
     assert running(workers) == []
     assert tagged_processes(tag) == []

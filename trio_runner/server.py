@@ -370,19 +370,20 @@ class Server:
         return None
 
     async def _answer_at_grace_end(self, grace: float, scope: trio.CancelScope) -> None:
-        """At the end of the grace period, stop what PHP still runs.
+        """At the end of the grace period, end the requests left in the pools.
 
-        Its requests are answered 503 while the fronts still drain (they
-        get ``_ANSWER_TIME`` more), rather than cut with no answer at all.
+        Those PHP still runs and those waiting for a worker are answered
+        503 while the fronts still drain (they get ``_ANSWER_TIME`` more),
+        rather than cut with no answer at all; no worker starts after it.
         """
         with scope:
             await trio.sleep(grace)
             cut = sum(pool.cut_in_flight() for pool in self.pools.values())
             if cut:
                 logger.warning(
-                    "grace period (%g s) over: stopping %d request(s) PHP still "
-                    "runs; they are answered 503 (raise endure.grace_period to "
-                    "give them longer)",
+                    "grace period (%g s) over: ending %d request(s) PHP still "
+                    "runs or that wait for a worker; they are answered 503 "
+                    "(raise endure.grace_period to give them longer)",
                     grace,
                     cut,
                     extra={"reason": "shutdown"},

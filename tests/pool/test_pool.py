@@ -24,6 +24,7 @@ from trio_runner.errors import (
     QueueFull,
     SoftError,
     WorkerCrashed,
+    WorkerCutAtStop,
     WorkerStartError,
     WorkerTimeout,
 )
@@ -905,3 +906,30 @@ async def test_pool_logs_each_worker_start_and_stop_at_debug(caplog) -> None:
     assert f"pool http: worker {first} stopped (max_jobs) after 1 request(s)" in (
         caplog.text
     )
+
+
+async def test_pool_cut_in_flight_ends_running_and_waiting_requests_for_good(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with running(spawner, num_workers=1) as pool:
+        ended: list[type[BaseException]] = []
+
+        async def one() -> None:
+            try:
+                await pool.exec(request(b"10"))
+            except (WorkerCutAtStop, PoolClosed) as exc:
+                ended.append(type(exc))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(one)
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.cut_in_flight() == 3
+        names = sorted(error.__name__ for error in ended)
+        assert names == ["PoolClosed", "PoolClosed", "WorkerCutAtStop"]
+        await trio.sleep(5)
+        # The killed worker is not replaced, and the pool takes nothing more.
+        assert len(spawner.started) == 1
+        with pytest.raises(PoolClosed):
+            await pool.exec(request(b"0"))

@@ -142,7 +142,8 @@ class Pool:
         )
         self._workers: set[Worker] = set()
         self._nursery: trio.Nursery | None = None
-        self._closing = False
+        self._closing = False  # no more requests nor workers (_stop_taking)
+        self._aclosing = False
         self._closed = trio.Event()
         self._busy = 0  # exchanges in flight
         # Set once _busy drops to 0; made only by aclose, which waits for
@@ -235,7 +236,13 @@ class Pool:
                     nursery.start_soon(
                         functools.partial(supervise, self, memory=self._memory)
                     )
-                await self._closed.wait()
+                try:
+                    await self._closed.wait()
+                finally:
+                    # Cancelled (a forced stop): requests waiting for a
+                    # worker are answered now (PoolClosed), not left to
+                    # wait for one that never comes.
+                    self._stop_taking()
             nursery.cancel_scope.cancel()
         if failure is not None:
             raise failure
@@ -248,12 +255,11 @@ class Pool:
         workers are stopped anyway. Each worker gets the stop frame and
         ``destroy_timeout`` seconds before SIGKILL.
         """
-        if self._closing:
+        if self._aclosing:
             await self._closed.wait()
             return
-        self._closing = True
-        for worker in self._allocator.close():
-            self._dismiss(worker, Retirement.SHUTDOWN)
+        self._aclosing = True
+        self._stop_taking()
         with trio.move_on_after(self.config.destroy_timeout):
             if self._busy:
                 self._idle = trio.Event()
@@ -505,16 +511,27 @@ class Pool:
             self._let_go(worker)
 
     def cut_in_flight(self) -> int:
-        """Kill the workers running a request now, for a stop that cannot wait.
+        """End every request now, for a stop that cannot wait any longer.
 
-        Their requests end with ``WorkerCutAtStop``, which the HTTP bridge
-        answers 503 "shutting down" (a client gets an answer, not a cut
-        connection). Returns how many were running one.
+        The workers running one are killed: those requests end with
+        ``WorkerCutAtStop``, and the ones still waiting for a worker with
+        ``PoolClosed``; the HTTP bridge answers both 503 "shutting down" (a
+        client gets an answer, not a cut connection). No worker is started
+        after this, and none takes a request. Returns how many requests
+        were ended. ``aclose`` is still what stops the pool.
         """
+        waiting = self._allocator.waiting
+        self._stop_taking()
         working = [w for w in self._workers if w.state is WorkerState.WORKING]
         for worker in working:
             worker.kill(Retirement.SHUTDOWN)
-        return len(working)
+        return len(working) + waiting
+
+    def _stop_taking(self) -> None:
+        """No more requests, no more workers: refuse who waits, dismiss the free."""
+        self._closing = True
+        for worker in self._allocator.close():
+            self._dismiss(worker, Retirement.SHUTDOWN)
 
     # -- slots and workers ---------------------------------------------------
 
