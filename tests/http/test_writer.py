@@ -118,6 +118,8 @@ async def test_writer_sends_trailers_as_headers_otherwise(
     ("method", "status", "declared", "length"),
     [
         ("GET", 204, [b"5"], []),  # never in a 204
+        ("GET", 205, [], [b"0"]),  # RFC 9110 15.3.6: no content, said so
+        ("GET", 205, [b"5"], [b"0"]),
         ("GET", 304, [b"5"], [b"5"]),  # the representation's length
         ("GET", 304, [], []),
         ("GET", 200, [b"5"], [b"11"]),  # PHP's wrong value corrected
@@ -134,7 +136,7 @@ async def test_writer_content_length_is_never_wrong(
     headers = {"Content_Length": declared} if declared else {}
     await out.write(chunk(status, b"hello world", **headers), last=True)
     assert reply.header(b"content-length") == length
-    bodyless = method == "HEAD" or status in (204, 304)
+    bodyless = method == "HEAD" or status in (204, 205, 304)
     assert reply.body == (b"" if bodyless else b"hello world")
 
 

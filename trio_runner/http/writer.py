@@ -13,10 +13,11 @@
 - The first other chunk starts the response: a status outside 100-599 is
   answered with 500 instead. Each later chunk's body is sent as it comes;
   its context is not read again (PHP resends it with every chunk).
-- HEAD, 204 and 304 responses never carry a body, and ``Content-Length``
-  is never wrong: a 204 has none; a whole body sent as one chunk gets its
-  real length, correcting PHP's with a warning; a HEAD answer announces
-  the body PHP wrote, PHP's own value, or nothing.
+- HEAD, 204, 205 and 304 responses never carry a body, and
+  ``Content-Length`` is never wrong: a 204 has none, a 205 says 0; a
+  whole body sent as one chunk gets its real length, correcting PHP's
+  with a warning; a HEAD answer announces the body PHP wrote, PHP's own
+  value, or nothing.
 - Headers named in ``Trailer`` are sent after the body through ASGI's
   ``http.response.trailers`` when the server offers it (HTTP/2 under
   hypercorn) and the client accepts trailers (``TE: trailers``).
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 Lines = list[tuple[bytes, bytes]]
 
-_BODYLESS_STATUSES = frozenset({204, 304})
+_BODYLESS_STATUSES = frozenset({204, 205, 304})
 _NO_TRAILERS = ResponseHead()
 
 
@@ -256,6 +257,9 @@ class ResponseWriter:
                 others.append(line)
         if status == 204:
             return others, has_date  # RFC 9110 8.6: never in a 204
+        if status == 205:
+            # RFC 9110 15.3.6: no content, and a length that says so.
+            return [*others, (b"content-length", b"0")], has_date
         if length is None or status == 304:
             return lines, has_date
         if self.method == "HEAD":
