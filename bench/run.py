@@ -22,7 +22,7 @@ waiting: latency under overload). Peak RSS is sampled through the run:
 the front (trio_runner's own process; nginx) and the PHP processes apart.
 The measurements are repeated for ``--rounds`` rounds, the two stacks of
 an app taken in turn within each (a shared VM's speed drifts by more than
-what is measured); the round with the median req/s is reported, with
+what is measured); the round with the median ratio is reported, with
 every round's ratio beside it.
 
 nginx, php-fpm and wrk are installed from Debian when missing (apt-get, as
@@ -432,19 +432,42 @@ def measure_rounds(
     return measured
 
 
-def median_runs(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per load, the round with the median req/s (the lower one of two),
-    with the peak RSS of all rounds."""
+def median_rounds(scores: list[list[float]]) -> list[int]:
+    """Per load, the round whose score is the median (the lower of two)."""
     picked = []
-    for runs in zip(*rounds, strict=True):
-        middle = statistics.median_low(run["rps"] for run in runs)
-        run = dict(next(run for run in runs if run["rps"] == middle))
+    for per_round in zip(*scores, strict=True):
+        middle = statistics.median_low(per_round)
+        picked.append(per_round.index(middle))
+    return picked
+
+
+def picked_runs(
+    rounds: list[list[dict[str, Any]]], picked: list[int]
+) -> list[dict[str, Any]]:
+    """Per load, the run of the picked round, with the peak RSS of all."""
+    runs = []
+    for load, number in enumerate(picked):
+        run = dict(rounds[number][load])
         run["rss_mb"] = {
-            group: max(other["rss_mb"][group] for other in runs)
+            group: max(other[load]["rss_mb"][group] for other in rounds)
             for group in run["rss_mb"]
         }
-        picked.append(run)
-    return picked
+        runs.append(run)
+    return runs
+
+
+def pick_app_rounds(
+    rounds: dict[str, list[list[dict[str, Any]]]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Both stacks' runs from the round with the median ratio, per load: the
+    figures of one table row are measured side by side."""
+    trio, fpm = rounds["trio_runner"], rounds["nginx+php-fpm"]
+    ratios = [
+        [t["rps"] / f["rps"] if f["rps"] else 0.0 for t, f in zip(*pair, strict=True)]
+        for pair in zip(trio, fpm, strict=True)
+    ]
+    picked = median_rounds(ratios)
+    return {name: picked_runs(runs, picked) for name, runs in rounds.items()}
 
 
 # -- report --------------------------------------------------------------------
@@ -666,8 +689,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--rounds",
         type=int,
         default=3,
-        help="measured rounds, the stacks taken in turn; the median round is "
-        "reported (default 3)",
+        help="measured rounds, the stacks taken in turn; the round with the "
+        "median ratio is reported (default 3)",
     )
     parser.add_argument(
         "--no-overload",
@@ -729,7 +752,7 @@ def main(argv: list[str]) -> int:
                 rounds=args.rounds,
             )
         results["rounds"][app] = rounds
-        results["apps"][app] = {name: median_runs(r) for name, r in rounds.items()}
+        results["apps"][app] = pick_app_rounds(rounds)
     print("asgi hello (no PHP):", flush=True)
     with AsgiHello() as asgi:
         rounds = measure_rounds(
@@ -740,7 +763,9 @@ def main(argv: list[str]) -> int:
             rounds=args.rounds,
         )
     results["rounds"]["asgi"] = rounds
-    results["asgi"] = median_runs(rounds[asgi.name])
+    ceiling = rounds[asgi.name]
+    speeds = [[run["rps"] for run in runs] for runs in ceiling]
+    results["asgi"] = picked_runs(ceiling, median_rounds(speeds))
     results["ratios"] = ratios(results)
     results["targets"] = [
         {"target": what, "got": got, "met": met} for what, got, met in targets(results)
