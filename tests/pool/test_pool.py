@@ -933,3 +933,30 @@ async def test_pool_cut_in_flight_ends_running_and_waiting_requests_for_good(
         assert len(spawner.started) == 1
         with pytest.raises(PoolClosed):
             await pool.exec(request(b"0"))
+
+
+async def test_pool_cut_in_flight_ends_a_request_handed_a_worker_in_that_tick(
+    autojump_clock,
+) -> None:
+    spawner = FakeSpawner(sleepy)
+    async with running(spawner, num_workers=1) as pool:
+        outcomes: dict[str, object] = {}
+
+        async def first() -> None:
+            outcomes["first"] = (await pool.exec(request(b"1"))).body
+            # Its worker went straight to the waiting request, whose task
+            # has not run yet: the stop must end that request as well.
+            outcomes["ended"] = pool.cut_in_flight()
+
+        async def waiting() -> None:
+            try:
+                outcomes["waiting"] = (await pool.exec(request(b"10"))).body
+            except PoolClosed as exc:
+                outcomes["waiting"] = type(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(waiting)
+        assert outcomes == {"first": b"1", "ended": 1, "waiting": PoolClosed}
+        assert len(spawner.php[0].requests) == 1, "PHP never saw the second"

@@ -51,6 +51,9 @@ class Allocator(Generic[T]):
         # or before every waiter's (earlier is harmless: the timer wakes,
         # finds nobody due, and sleeps until the next one).
         self._timer: trio.CancelScope | None = None
+        # Items put to a waiter whose task has not taken them yet: in
+        # neither list, though no longer waiting for one.
+        self.handing = 0
 
     @property
     def free(self) -> int:
@@ -66,6 +69,7 @@ class Allocator(Generic[T]):
     def put(self, item: T) -> None:
         """Make ``item`` available: to the oldest waiter, else to the free list."""
         if self._waiting:
+            self.handing += 1
             trio.lowlevel.reschedule(self._waiting.popleft().task, outcome.Value(item))
         else:
             self._free.append(item)
@@ -124,6 +128,7 @@ class Allocator(Generic[T]):
 
         taken: T | None = await trio.lowlevel.wait_task_rescheduled(abort)
         if taken is not None:
+            self.handing -= 1
             try:
                 await trio.lowlevel.checkpoint_if_cancelled()
             except BaseException:

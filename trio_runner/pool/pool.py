@@ -144,6 +144,7 @@ class Pool:
         self._nursery: trio.Nursery | None = None
         self._closing = False  # no more requests nor workers (_stop_taking)
         self._aclosing = False
+        self._cut = False  # cut_in_flight was called
         self._closed = trio.Event()
         self._busy = 0  # exchanges in flight
         # Set once _busy drops to 0; made only by aclose, which waits for
@@ -520,7 +521,8 @@ class Pool:
         after this, and none takes a request. Returns how many requests
         were ended. ``aclose`` is still what stops the pool.
         """
-        waiting = self._allocator.waiting
+        self._cut = True
+        waiting = self._allocator.waiting + self._allocator.handing
         self._stop_taking()
         working = [w for w in self._workers if w.state is WorkerState.WORKING]
         for worker in working:
@@ -748,6 +750,12 @@ class Pool:
             except NoFreeWorkers:  # QueueFull too
                 self._no_free_workers += 1
                 raise
+            if self._cut:
+                # Handed its worker just before cut_in_flight, too late to
+                # be refused with the waiting and too early to be killed
+                # with the working: ended here, as they were.
+                self._dismiss(worker, Retirement.SHUTDOWN)
+                raise PoolClosed(f"pool {self.name} is stopping")
         worker.acquire()
         limit = worker.exec_limit
         if limit and worker.execs + 1 >= limit:
