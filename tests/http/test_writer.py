@@ -164,3 +164,25 @@ async def test_writer_pushes_http2_push_paths_before_the_response() -> None:
     start = reply.messages[1]
     pushed = [value for name, value in start["headers"] if name == b"http2-push"]
     assert pushed == [b"/style.css", b"no-slash"]  # the header stays, as in RR
+
+
+async def test_writer_warns_about_a_head_each_time_php_sends_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Heads are sorted once and remembered: what is wrong with one is
+    # still said for every response that carries it.
+    head = {"Content_Length": [b"5"], "Bad Name": [b"x"], "X-Ok": [b"1"]}
+    replies = []
+    for _ in range(2):
+        reply = Reply()
+        out = writer(reply, scope())
+        with caplog.at_level(logging.WARNING):
+            await out.write(chunk(200, b"hello world", **head), last=True)
+        replies.append(reply.messages)
+    assert replies[0] == replies[1]
+    assert dict(replies[0][0]["headers"]) == {
+        b"x-ok": b"1",
+        b"content-length": b"11",
+    }
+    reasons = [record.reason for record in caplog.records]  # type: ignore[attr-defined]
+    assert reasons == ["bad_response_header", "bad_content_length"] * 2

@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 Lines = list[tuple[bytes, bytes]]
 
 _BODYLESS_STATUSES = frozenset({204, 205, 304})
-_NO_TRAILERS = ResponseHead()
 
 
 @attrs.define(eq=False)
@@ -203,71 +202,88 @@ class ResponseWriter:
         ``length`` is the whole body's size when it is known (the response
         is one chunk).
         """
-        self._bodyless = self.method == "HEAD" or head.status in _BODYLESS_STATUSES
-        trailers = _NO_TRAILERS
-        if _has_trailer(head):
-            head, trailers = split_trailers(head)
+        status = head.status
+        self._bodyless = self.method == "HEAD" or status in _BODYLESS_STATUSES
+        lines = _lines_of(head, self.http_version.startswith("1"))
+        if lines.trailer:
+            await self._start_with_trailers(head, length)
+            return
+        for problem in lines.dropped:
+            self._warn_dropped(problem)
+        out = self._content_length(lines, status, length)
+        if self.date_header and not lines.has_date:
+            out.append((b"date", http_date()))  # as Go: PHP's own Date wins
+        if self.push:
+            await self._push(head)
+        message = {"type": "http.response.start", "status": status, "headers": out}
+        await self.send(message)
+        self.started = True
+
+    async def _start_with_trailers(
+        self, head: ResponseHead, length: int | None
+    ) -> None:
+        """``_start`` for a head that names trailers in ``Trailer``."""
+        head, trailers = split_trailers(head)
         if trailers.headers and (self._bodyless or not self.trailers):
             # Sent as headers: the client gets the values, only earlier.
             head = ResponseHead(head.status, head.headers + trailers.headers)
             trailers = ResponseHead(head.status)
-        lines, dropped = response_headers(head, http_version=self.http_version)
-        lines, has_date = self._content_length(lines, head.status, length)
-        if self.date_header and not has_date:
-            lines.append((b"date", http_date()))  # as Go: PHP's own Date wins
-        message = {"type": "http.response.start", "status": head.status}
+        http1 = self.http_version.startswith("1")
+        lines = _lines_of(head, http1)
+        dropped = list(lines.dropped)
+        out = self._content_length(lines, head.status, length)
+        if self.date_header and not lines.has_date:
+            out.append((b"date", http_date()))
+        message: dict[str, object] = {
+            "type": "http.response.start",
+            "status": head.status,
+            "headers": out,
+        }
         if trailers.headers:
-            trailer_lines, problems = response_headers(
-                trailers, http_version=self.http_version
-            )
-            dropped += problems
-            self._trailer_lines = trailer_lines
+            trailer_lines = _lines_of(trailers, http1)
+            dropped += trailer_lines.dropped
+            self._trailer_lines = list(trailer_lines.all)
             message["trailers"] = True
         for problem in dropped:
-            self._warn(
-                "dropped a response header from PHP: %s",
-                problem,
-                reason="bad_response_header",
-            )
+            self._warn_dropped(problem)
         if self.push:
             await self._push(head)
-        await self.send({**message, "headers": lines})
+        await self.send(message)
         self.started = True
 
+    def _warn_dropped(self, problem: str) -> None:
+        self._warn(
+            "dropped a response header from PHP: %s",
+            problem,
+            reason="bad_response_header",
+        )
+
     def _content_length(
-        self, lines: Lines, status: int, length: int | None
-    ) -> tuple[Lines, bool]:
-        """Make the Content-Length lines right for this response; and
-        whether the lines have a Date.
+        self, lines: _HeadLines, status: int, length: int | None
+    ) -> Lines:
+        """The header lines with the Content-Length right for this response.
 
         A HEAD answer announces the body PHP wrote for it, and nothing when
         it wrote none: a framework that drops the body of a HEAD response
         must not make it look empty. A 304 keeps PHP's value, which
         describes the representation it stands for.
         """
-        declared = []
-        others = []
-        has_date = False
-        for line in lines:
-            name = line[0]
-            if name == b"content-length":
-                declared.append(line[1])
-            else:
-                has_date = has_date or name == b"date"
-                others.append(line)
+        declared = lines.declared
         if status == 204:
-            return others, has_date  # RFC 9110 8.6: never in a 204
+            return list(lines.others)  # RFC 9110 8.6: never in a 204
         if status == 205:
             # RFC 9110 15.3.6: no content, and a length that says so.
-            return [*others, (b"content-length", b"0")], has_date
+            return [*lines.others, (b"content-length", b"0")]
         if length is None or status == 304:
-            return lines, has_date
+            return list(lines.all)
         if self.method == "HEAD":
             if declared or length == 0:
-                return lines, has_date
-            return [*lines, (b"content-length", b"%d" % length)], has_date
+                return list(lines.all)
+            return [*lines.all, (b"content-length", b"%d" % length)]
         actual = b"%d" % length
-        if declared and declared != [actual]:
+        if declared == (actual,):
+            return list(lines.all)
+        if declared:
             self._warn(
                 "the PHP worker declared Content-Length %s for a %d-byte body; "
                 "sending the real length",
@@ -275,9 +291,7 @@ class ResponseWriter:
                 length,
                 reason="bad_content_length",
             )
-        elif declared:
-            return lines, has_date
-        return [*others, (b"content-length", actual)], has_date
+        return [*lines.others, (b"content-length", actual)]
 
     async def _push(self, head: ResponseHead) -> None:
         for value in head.values("http2-push"):
@@ -304,10 +318,42 @@ class ResponseWriter:
         self.complete = True
 
 
+@attrs.frozen
+class _HeadLines:
+    """PHP's headers as ASGI lines, sorted for ``_start``.
+
+    Attributes:
+        all: every line kept, in PHP's order.
+        others: the same without Content-Length.
+        declared: the Content-Length values PHP sent.
+        has_date: PHP sent a Date.
+        dropped: what ``response_headers`` dropped, for the log.
+        trailer: PHP named trailers in ``Trailer``.
+    """
+
+    all: tuple[tuple[bytes, bytes], ...]
+    others: tuple[tuple[bytes, bytes], ...]
+    declared: tuple[bytes, ...]
+    has_date: bool
+    dropped: tuple[str, ...]
+    trailer: bool
+
+
 @functools.lru_cache(maxsize=256)
-def _has_trailer(head: ResponseHead) -> bool:
-    """Whether PHP named trailers (cached: the same heads come again)."""
-    return any(name.lower() == "trailer" for name, _ in head.headers)
+def _lines_of(head: ResponseHead, http1: bool) -> _HeadLines:
+    """Sort a head's lines once: an app sends the same few heads again
+    and again (``ResponseHead`` keeps its hash)."""
+    lines, dropped = response_headers(head, http_version="1.1" if http1 else "2")
+    declared = tuple([value for name, value in lines if name == b"content-length"])
+    others = tuple([line for line in lines if line[0] != b"content-length"])
+    return _HeadLines(
+        all=tuple(lines),
+        others=others,
+        declared=declared,
+        has_date=any(name == b"date" for name, _ in lines),
+        dropped=tuple(dropped),
+        trailer=any(name.lower() == "trailer" for name, _ in head.headers),
+    )
 
 
 async def send_plain(

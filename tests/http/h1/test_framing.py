@@ -170,6 +170,52 @@ def test_framer_remembers_only_valid_header_lines_and_boundedly() -> None:
         assert len(framing._valid_lines) <= framing._VALID_LINES_MAX
 
 
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, [*TEXT, (b"content-length", b"3")]),
+        (200, [(b"Connection", b"close")]),
+        (204, [(b"content-length", b"3")]),
+        (200, [[b"x-list", b"pairs"]]),  # not hashable: framed every time
+        (200, [(b"x-long", b"v" * framing._PREPARED_HEAD_MAX)]),
+    ],
+    ids=["length", "close", "204", "lists", "long"],
+)
+def test_framer_frames_a_head_seen_before_as_the_first_time(
+    status: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    framed = []
+    for _ in range(2):
+        f = framer(keep_alive=True)
+        f.start(status, headers)
+        framed.append((f.body(b"abc", more=False), f.keep_alive))
+    assert framed[0] == framed[1]
+    assert framed[0][1] == (b"close" not in str(headers).encode())
+    # The length the head declares is held to on every response.
+    if (b"content-length", b"3") in headers and status != 204:
+        again = framer()
+        again.start(status, headers)
+        with pytest.raises(ResponseError, match="Content-Length"):
+            again.body(b"abcd", more=False)
+
+
+def test_framer_remembers_heads_boundedly_and_dates_them_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dates = iter([b"Mon, 01 Jan 2035 00:00:00 GMT", b"Mon, 01 Jan 2035 00:00:01 GMT"])
+    for date in dates:
+        monkeypatch.setattr(framing, "http_date", lambda date=date: date)
+        f = framer(date_header=True)
+        f.start(200, TEXT)
+        assert b"\r\ndate: %s\r\n" % date in f.body(b"", more=False)
+    long = [(b"x-long", b"v" * framing._PREPARED_HEAD_MAX)]
+    framer().start(200, long)
+    assert (200, tuple(long)) not in framing._prepared_heads
+    for number in range(2 * framing._PREPARED_HEADS_MAX):
+        framer().start(200, [(b"etag", b"%d" % number)])
+        assert len(framing._prepared_heads) <= framing._PREPARED_HEADS_MAX
+
+
 def test_framer_refuses_non_final_statuses_and_a_second_start() -> None:
     with pytest.raises(ResponseError, match="final status"):
         framer().start(103, [])

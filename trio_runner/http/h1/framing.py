@@ -41,9 +41,10 @@ _VALUE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
 
-_CHUNKED: Final = (b"transfer-encoding", b"chunked")
 _CLOSE: Final = (b"connection", b"close")
-_KEEP_ALIVE: Final = (b"connection", b"keep-alive")
+_CHUNKED_LINE: Final = b"transfer-encoding: chunked\r\n"
+_CLOSE_LINE: Final = b"connection: close\r\n"
+_KEEP_ALIVE_LINE: Final = b"connection: keep-alive\r\n"
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 
 # A header line seen once is valid for good, and most repeat from one
@@ -91,6 +92,39 @@ def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
                 known[(bytes(name), bytes(value))] = line
         lines.append(line)
     return lines
+
+
+# Whole heads seen lately, keyed on the status and the app's header pairs:
+# the bridge sends the same few heads again and again (its lines are
+# cached, the Date line changes once a second). Emptied when full; a head
+# past _PREPARED_HEAD_MAX bytes (session cookies) is made each time.
+_prepared_heads: dict[object, tuple[bytes, int | None, bool, bool]] = {}
+_PREPARED_HEADS_MAX = 512
+_PREPARED_HEAD_MAX = 1024
+
+_date_cache: tuple[bytes, bytes] = (b"", b"")
+
+
+def _date_line() -> bytes:
+    """The ``date`` header line of the current second."""
+    global _date_cache
+    date = http_date()
+    if _date_cache[0] is not date:
+        _date_cache = (date, b"date: %s\r\n" % date)
+    return _date_cache[1]
+
+
+def _declared_length(value: bytes, declared: int | None) -> int:
+    """The length a Content-Length value says; ``declared`` is an earlier one."""
+    if declared is not None:
+        raise ResponseError("the response has two Content-Length headers")
+    try:
+        length = int(value)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise ResponseError(f"Content-Length {value!r} is not a length")
+    return length
 
 
 def informational(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -174,36 +208,51 @@ class ResponseFramer:
         self.started = True
         self.status = status
         self._no_body = self._method == "HEAD" or status in _NO_BODY_STATUSES
+        lines = tuple(headers)
+        key: tuple[int, tuple[tuple[bytes, bytes], ...]] | None = (status, lines)
+        try:
+            prepared = _prepared_heads.get(key)
+        except TypeError:  # pairs as lists, values as bytearrays: not hashable
+            prepared = key = None
+        if prepared is None:
+            prepared = self._prepare(status, lines)
+            if key is not None and len(prepared[0]) <= _PREPARED_HEAD_MAX:
+                if len(_prepared_heads) >= _PREPARED_HEADS_MAX:
+                    _prepared_heads.clear()
+                _prepared_heads[key] = prepared
+        head, self._remaining, self._app_closes, has_date = prepared
+        if self._app_closes:
+            self.keep_alive = False
+        if self._date and not has_date:
+            self._head = [head, _date_line()]
+        else:
+            self._head = [head]
+
+    @staticmethod
+    def _prepare(
+        status: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> tuple[bytes, int | None, bool, bool]:
+        """The status line and header lines of a head, checked, and what
+        they say: the declared length, whether the app closes, whether
+        they have a Date."""
         kept: list[tuple[bytes, bytes]] = []
-        has_date = False
+        declared: int | None = None
+        app_closes = has_date = False
         for name, value in headers:
             name = bytes(name).lower()
             value = bytes(value)
             if name in _FRAMING:
                 if name == b"content-length" and status != 204:
-                    self._declare(value)
+                    declared = _declared_length(value, declared)
                     kept.append((name, value))
                 continue
             if name == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
-                self._app_closes = True
+                app_closes = True
             elif name == b"date":
                 has_date = True
             kept.append((name, value))
-        if self._date and not has_date:
-            kept.append((b"date", http_date()))
-        self._head = [_STATUS_LINES[status], *_header_lines(kept)]
-
-    def _declare(self, value: bytes) -> None:
-        if self._remaining is not None:
-            raise ResponseError("the response has two Content-Length headers")
-        try:
-            length = int(value)
-        except ValueError:
-            length = -1
-        if length < 0:
-            raise ResponseError(f"Content-Length {value!r} is not a length")
-        self._remaining = length
+        head = b"".join([_STATUS_LINES[status], *_header_lines(kept)])
+        return head, declared, app_closes, has_date
 
     def body(self, data: bytes, *, more: bool) -> bytes:
         """The bytes to write for one body piece; ``more=False`` ends it.
@@ -242,19 +291,19 @@ class ResponseFramer:
 
     def _head_end(self, head: list[bytes], data: bytes, more: bool) -> bytes:
         """The head, with the framing headers this body needs, and its end."""
-        extra: list[tuple[bytes, bytes]] = []
         if not self._no_body and self._remaining is None:
             if not more:
                 self._remaining = len(data)
-                extra.append((b"content-length", b"%d" % len(data)))
+                head.append(b"content-length: %d\r\n" % len(data))
             elif self._version == "1.1":
                 self._chunked = True
-                extra.append(_CHUNKED)
+                head.append(_CHUNKED_LINE)
             else:
                 self.keep_alive = False  # the end of the body is the close
         if not self.keep_alive:
             if not self._app_closes:
-                extra.append(_CLOSE)
+                head.append(_CLOSE_LINE)
         elif self._version == "1.0":
-            extra.append(_KEEP_ALIVE)
-        return b"".join([*head, *(b"%s: %s\r\n" % line for line in extra), b"\r\n"])
+            head.append(_KEEP_ALIVE_LINE)
+        head.append(b"\r\n")
+        return b"".join(head)
