@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 
 import pytest
 
@@ -104,6 +106,175 @@ def test_header_bytes_that_are_not_utf8_reach_proto_untouched() -> None:
     # JSON: valid UTF-8 as is; anything else as Latin-1, one char per byte.
     assert headers["X-Raw"] == ["caf\xe9\xff"]
     assert headers["X-Utf8"] == ["é"]
+
+
+def _protobuf_message(context: RequestContext) -> http_pb2.Request:
+    """The same context, built with protobuf's own message API."""
+    message = http_pb2.Request(
+        remote_addr=context.remote_addr,
+        protocol=context.protocol,
+        method=context.method,
+        uri=context.uri,
+        raw_query=context.raw_query,
+        parsed=context.parsed,
+        uploads=context.uploads or b"",
+    )
+    for name, values in context.headers:
+        message.header[name].value.extend(values)
+    for name, value in context.cookies:
+        message.cookies[name].value.append(value)
+    return message
+
+
+def _wire_fields(encoded: bytes) -> list[tuple[int, bytes | int]]:
+    """The (field number, value) pairs of a protobuf message, in wire order."""
+
+    def varint(position: int) -> tuple[int, int]:
+        number = shift = 0
+        while True:
+            byte = encoded[position]
+            number |= (byte & 0x7F) << shift
+            shift += 7
+            position += 1
+            if byte < 0x80:
+                return number, position
+
+    fields: list[tuple[int, bytes | int]] = []
+    position = 0
+    while position < len(encoded):
+        key, position = varint(position)
+        value, position = varint(position)
+        if key & 7 == 2:  # length-delimited: the varint was the length
+            fields.append((key >> 3, encoded[position : position + value]))
+            position += value
+        else:
+            fields.append((key >> 3, value))
+    return fields
+
+
+def _random_contexts(count: int) -> list[RequestContext]:
+    rng = random.Random(6)
+    letters = string.ascii_letters + "-é€ /:%?"
+
+    def text(longest: int) -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(0, longest)))
+
+    def raw(longest: int) -> bytes:
+        return rng.randbytes(rng.randint(0, longest))
+
+    contexts = []
+    for i in range(count):
+        # Values past 127 bytes take varints of two bytes and more; names
+        # that begin other names ("Accept", "Accept-Encoding") test the
+        # order of map entries.
+        names = {text(10) or "X" for _ in range(rng.randint(0, 6))}
+        names |= {name + "-Encoding" for name in names if rng.random() < 0.4}
+        contexts.append(
+            RequestContext(
+                remote_addr=text(40),
+                protocol=text(8),
+                method=text(7),
+                uri=text(300 if i % 2 else 20),
+                headers=tuple(
+                    (name, tuple(raw(300 if i % 3 == 0 else 12) for _ in range(3)))
+                    for name in rng.sample(sorted(names), len(names))
+                ),
+                cookies=tuple((name, raw(20)) for name in {text(6) for _ in range(3)}),
+                raw_query=text(200),
+                parsed=rng.random() < 0.5,
+                uploads=rng.choice([None, b"", b"{}", raw(400)]),
+            )
+        )
+    return contexts
+
+
+def test_proto_context_is_the_message_protobuf_builds_in_field_order() -> None:
+    # to_proto writes the wire format itself: protobuf must read back what
+    # its own API builds, fields in number order, map entries by name.
+    for context in _random_contexts(400):
+        encoded = context.to_proto()
+        assert http_pb2.Request.FromString(encoded) == _protobuf_message(context)
+        fields = _wire_fields(encoded)
+        numbers = [number for number, _ in fields]
+        assert numbers == sorted(numbers)
+        for table in (5, 6):
+            entries = [value for number, value in fields if number == table]
+            names = [_wire_fields(entry)[0][1] for entry in entries]  # type: ignore[arg-type]
+            assert names == sorted(names)  # type: ignore[type-var]
+
+
+def test_proto_context_of_a_plain_request_is_protobufs_bytes() -> None:
+    # No name begins another: every protobuf encoder orders these alike.
+    context = RequestContext(
+        remote_addr="::1",
+        protocol="HTTP/1.1",
+        method="POST",
+        uri="http://localhost/" + "x" * 200,
+        headers=(("User-Agent", (b"curl",)), ("Accept", (b"*/*", b"\xff" * 300))),
+        cookies=(("sid", b"a b"),),
+        raw_query="q=%C3%A9",
+        parsed=True,
+        uploads=b"{}",
+    )
+    expected = _protobuf_message(context).SerializeToString(deterministic=True)
+    assert context.to_proto() == expected
+
+
+_LINES = [
+    (b"host", b"example.com:8080"),
+    (b"Host", b"other"),
+    (b"user-agent", b"Mozilla/5.0"),
+    (b"accept", b"*/*"),
+    (b"accept-encoding", b"gzip"),
+    (b"cookie", b"sid=a%20b; theme=dark; bad name=1"),
+    (b"cookie", b"second=2"),
+    (b"transfer-encoding", b"chunked"),
+    (b"x-long", b"v" * 300),
+    (b"x-raw", b"caf\xe9\xff"),
+    (b"content-type", b"application/json"),
+    (b"x-trace", b"00-abc"),
+]
+
+
+@pytest.mark.parametrize("http_version", ["1.1", "2", "1.0", "9"])
+def test_proto_context_of_a_scope_is_the_request_contexts_every_time(
+    http_version: str,
+) -> None:
+    # encode_request_context skips RequestContext, remembering header
+    # lines; whatever the lines (repeated names, cookies, Host, long or
+    # raw values), its bytes are those of RequestContext, again and again.
+    rng = random.Random(http_version)
+    for _ in range(300):
+        lines = rng.sample(_LINES, rng.randint(0, 6))
+        scope = http_scope(
+            rng.choice(["GET", "POST"]),
+            rng.choice(["/", "/a b", "/p#frag", "*"]),
+            query=rng.choice([b"", b"q=1", b"a=%ZZ#x"]),
+            headers=lines,
+            http_version=http_version,
+            client=rng.choice([("::1", 1), None, ("10.0.0.1", 2)]),
+        )
+        if rng.random() < 0.1:  # pairs as lists: nothing to remember by
+            scope["headers"] = [list(line) for line in lines]
+        expected = RequestContext.from_scope(scope, parsed=True, uploads=b"{}")
+        for _ in range(2):
+            encoded = encode_request_context(
+                scope, ContextCodec.PROTO, parsed=True, uploads=b"{}"
+            )
+            assert encoded == expected.to_proto()
+
+
+def test_remembered_header_lines_are_short_and_bounded() -> None:
+    encode_request_context(
+        http_scope(headers=[(b"x-long", b"v" * 300), (b"x-short", b"v")]),
+        ContextCodec.PROTO,
+    )
+    assert (b"x-short", b"v") in request_module._known_lines
+    assert (b"x-long", b"v" * 300) not in request_module._known_lines
+    for number in range(2 * request_module._KNOWN_LINES_MAX):
+        scope = http_scope(headers=[(b"x-request-id", b"%d" % number)])
+        encode_request_context(scope, ContextCodec.PROTO)
+        assert len(request_module._known_lines) <= request_module._KNOWN_LINES_MAX
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,11 @@ from trio_runner.http.body import (
     read_request_body,
     receive_within,
 )
-from trio_runner.http.request import ContextCodec, RequestContext, target_problem
+from trio_runner.http.request import (
+    ContextCodec,
+    encode_request_context,
+    target_problem,
+)
 from trio_runner.http.response import (
     PlainResponse,
     error_response,
@@ -380,10 +384,10 @@ class HttpBridge:
         except ClientGone:
             return
 
-        context = RequestContext.from_scope(
-            scope, parsed=body.parsed, uploads=body.uploads
+        context = encode_request_context(
+            scope, self.codec, parsed=body.parsed, uploads=body.uploads
         )
-        payload = Payload(context.encode(self.codec), body.body, self._flag)
+        payload = Payload(context, body.body, self._flag)
         extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
         if extension is not None:
             # The server cancels this call when the client leaves: no

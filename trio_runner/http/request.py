@@ -38,13 +38,12 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote_to_bytes
 
 import attrs
 
 from trio_runner.http.asgi import Scope
-from trio_runner.http.proto import http_pb2
 from trio_runner.protocol.frame import Flag
 
 __all__ = [
@@ -219,15 +218,17 @@ class RequestContext:
         cls, scope: Scope, *, parsed: bool = False, uploads: bytes | None = None
     ) -> RequestContext:
         """Build the context of an ASGI ``http`` scope and its read body."""
-        version = str(scope.get("http_version", "1.1"))
+        version = scope.get("http_version", "1.1")
         protocol = _PROTOCOLS.get(version)
         if protocol is None:  # ASGI says "2", Go says "HTTP/2.0"
+            version = str(version)
             protocol = f"HTTP/{version}" if "." in version else f"HTTP/{version}.0"
 
         grouped: dict[str, list[bytes]] = {}
         host = b""
+        canonical = _canonical_bytes
         for raw_name, value in scope.get("headers", ()):
-            name = _canonical_bytes(bytes(raw_name))
+            name = canonical(bytes(raw_name))
             if name in _DROPPED_HEADERS:
                 if name == "Host" and not host:
                     host = bytes(value)
@@ -241,33 +242,22 @@ class RequestContext:
         cookies: tuple[tuple[str, bytes], ...] = ()
         cookie_lines = grouped.get("Cookie")
         if cookie_lines:
-            if len(cookie_lines) > 1 and not version.startswith("1."):
+            if len(cookie_lines) > 1 and not str(version).startswith("1."):
                 grouped["Cookie"] = [b"; ".join(cookie_lines)]
             cookies = tuple(parse_cookies(cookie_lines).items())
 
-        raw_path = scope.get("raw_path")
-        if raw_path is not None:
-            raw_path = bytes(raw_path)
-        query = bytes(scope.get("query_string", b""))
-        # A fragment is the client's own business and is never sent; one
-        # that is sent anyway is cut off here, or PHP's URI parser takes it
-        # for one and the path it sees ends at the "#". (Go keeps it in the
-        # path, as %23.) Servers split the target at "?" only, so the "#"
-        # can be in the path, and then all of the query is in the fragment.
-        if raw_path is not None and b"#" in raw_path:
-            raw_path, query = raw_path.partition(b"#")[0], b""
-        elif b"#" in query:
-            query = query.partition(b"#")[0]
+        client = scope.get("client")
+        uri, raw_query = _target(scope, host)
         return cls(
-            remote_addr=_remote_addr(scope),
-            protocol=protocol,
-            method=str(scope["method"]),
-            uri=_uri(scope, _text(host.strip()), raw_path, query),
-            headers=tuple([(name, tuple(values)) for name, values in grouped.items()]),
-            cookies=cookies,
-            raw_query=_strip_crlf(_text(query)) if query else "",
-            parsed=parsed,
-            uploads=uploads,
+            str(client[0]).strip("[]") if client and client[0] else "",
+            protocol,
+            str(scope["method"]),
+            uri,
+            tuple([(name, tuple(values)) for name, values in grouped.items()]),
+            cookies,
+            raw_query,
+            parsed,
+            uploads,
         )
 
     def encode(self, codec: ContextCodec) -> bytes:
@@ -278,20 +268,27 @@ class RequestContext:
 
     def to_proto(self) -> bytes:
         """Encode as ``http.v1.Request``; map entries are sorted by name."""
-        message = http_pb2.Request(
-            remote_addr=self.remote_addr,
-            protocol=self.protocol,
-            method=self.method,
-            uri=self.uri,
-            raw_query=self.raw_query,
-            parsed=self.parsed,
-            uploads=self.uploads or b"",
+        return _proto_context(
+            self.remote_addr,
+            self.protocol,
+            self.method,
+            self.uri,
+            sorted(
+                [
+                    (name, _map_entry(_HEADER, name, values))
+                    for name, values in self.headers
+                ]
+            ),
+            sorted(
+                [
+                    (name, _map_entry(_COOKIE, name, (value,)))
+                    for name, value in self.cookies
+                ]
+            ),
+            self.raw_query,
+            self.parsed,
+            self.uploads,
         )
-        for name, values in self.headers:
-            message.header[name].value.extend(values)
-        for name, value in self.cookies:
-            message.cookies[name].value.append(value)
-        return message.SerializeToString(deterministic=True)
 
     def to_json(self) -> bytes:
         """Encode as the legacy JSON object, keys in RoadRunner's order."""
@@ -313,16 +310,217 @@ class RequestContext:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def encode_request_context(scope: Scope, codec: ContextCodec) -> bytes:
-    """Return the encoded request context of an ASGI ``http`` scope."""
-    return RequestContext.from_scope(scope).encode(codec)
+def encode_request_context(
+    scope: Scope,
+    codec: ContextCodec,
+    *,
+    parsed: bool = False,
+    uploads: bytes | None = None,
+) -> bytes:
+    """Return the encoded request context of an ASGI ``http`` scope.
+
+    The same bytes as ``RequestContext.from_scope(...).encode(codec)``; for
+    protobuf, made without the ``RequestContext`` in between, and with each
+    header line's map entry remembered (see ``_known_lines``).
+    """
+    if codec is ContextCodec.PROTO:
+        encoded = _encode_proto(scope, parsed, uploads)
+        if encoded is not None:
+            return encoded
+    context = RequestContext.from_scope(scope, parsed=parsed, uploads=uploads)
+    return context.encode(codec)
 
 
-def _remote_addr(scope: Scope) -> str:
+# Protobuf field keys of http.v1.Request (field number << 3 | wire type).
+_REMOTE_ADDR: Final = b"\x0a"
+_PROTOCOL: Final = b"\x12"
+_METHOD: Final = b"\x1a"
+_URI: Final = b"\x22"
+_HEADER: Final = b"\x2a"
+_COOKIE: Final = b"\x32"
+_RAW_QUERY: Final = b"\x3a"
+_PARSED: Final = b"\x40\x01"
+_UPLOADS: Final = b"\x4a"
+_VALUE: Final = b"\x0a"  # HeaderValue.value, and a map entry's key
+_ENTRY_VALUE: Final = b"\x12"  # a map entry's value
+
+_SHORT_VARINTS: Final = [bytes([number]) for number in range(0x80)]
+
+# Header lines seen lately, raw name and value -> the canonical name and
+# the line's ``header`` map entry (None for Host and Transfer-Encoding,
+# which Go keeps out of the map). A client sends the same lines with each
+# request (its User-Agent, its Accept, the Host): each is canonicalized and
+# encoded once. Emptied when full; long values (cookies, tokens) are made
+# each time, as they seldom repeat.
+_known_lines: dict[tuple[bytes, bytes], tuple[str, bytes | None]] = {}
+_KNOWN_LINES_MAX = 1024
+_KNOWN_VALUE_MAX = 256
+
+
+# The first three fields, encoded, for the clients and methods seen lately.
+_FIRST_FIELDS: Final = (_REMOTE_ADDR, _PROTOCOL, _METHOD)
+_known_firsts: dict[tuple[str, str, str], bytes] = {}
+_KNOWN_FIRSTS_MAX = 256
+
+
+def _varint(number: int) -> bytes:
+    """A protobuf varint; here always a length, never negative."""
+    if number < 0x80:
+        return _SHORT_VARINTS[number]
+    out = bytearray()
+    while number >= 0x80:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _string_field(key: bytes, data: bytes) -> bytes:
+    return b"%s%s%s" % (key, _varint(len(data)), data)
+
+
+def _map_entry(key: bytes, name: str, values: Iterable[bytes]) -> bytes:
+    """One ``map<string, HeaderValue>`` entry of field ``key``, whole."""
+    value = b"".join([_string_field(_VALUE, item) for item in values])
+    entry = _string_field(_VALUE, name.encode()) + _string_field(_ENTRY_VALUE, value)
+    return _string_field(key, entry)
+
+
+def _proto_context(
+    remote_addr: str,
+    protocol: str,
+    method: str,
+    uri: str,
+    headers: list[tuple[str, bytes]],
+    cookies: list[tuple[str, bytes]],
+    raw_query: str,
+    parsed: bool,
+    uploads: bytes | None,
+) -> bytes:
+    """``http.v1.Request`` with its fields in number order, as protobuf
+    writes them; ``headers`` and ``cookies`` are sorted (name, entry) pairs.
+
+    Written out rather than built with protobuf's message API, which cost
+    more than all the rest of the context. Map entries are sorted by name
+    as Go's deterministic encoding sorts them (upb would put
+    "Accept-Encoding" before "Accept"); PHP reads maps, so the order only
+    makes the bytes of one request always the same.
+    """
+    key = (remote_addr, protocol, method)
+    first = _known_firsts.get(key)
+    if first is None:
+        first = b"".join(
+            [
+                _string_field(field, text.encode())
+                for field, text in zip(_FIRST_FIELDS, key, strict=True)
+                if text
+            ]
+        )
+        if len(first) <= _KNOWN_VALUE_MAX:
+            if len(_known_firsts) >= _KNOWN_FIRSTS_MAX:
+                _known_firsts.clear()
+            _known_firsts[key] = first
+    parts = [first]
+    if uri:
+        parts.append(_string_field(_URI, uri.encode()))
+    parts += [entry for _, entry in headers]
+    parts += [entry for _, entry in cookies]
+    if raw_query:
+        parts.append(_string_field(_RAW_QUERY, raw_query.encode()))
+    if parsed:
+        parts.append(_PARSED)
+    if uploads:
+        parts.append(_string_field(_UPLOADS, uploads))
+    return b"".join(parts)
+
+
+def _encode_proto(scope: Scope, parsed: bool, uploads: bytes | None) -> bytes | None:
+    """``http.v1.Request`` for ``scope``; None when ``RequestContext`` must
+    make it (a header name that repeats, a protocol not in _PROTOCOLS)."""
+    protocol = _PROTOCOLS.get(scope.get("http_version", "1.1"))
+    if protocol is None:
+        return None
+    known = _known_lines
+    headers: list[tuple[str, bytes]] = []
+    names: set[str] = set()
+    host = b""
+    cookie = b""
+    for line in scope.get("headers", ()):
+        try:
+            found = known.get(line)
+        except TypeError:  # a list, or bytearrays: not hashable
+            return None
+        if found is None:
+            found = _known_line(line)
+        name, entry = found
+        if name in names:
+            return None  # several values: RequestContext groups them
+        names.add(name)
+        if entry is None:  # Host or Transfer-Encoding
+            if name == "Host":
+                host = bytes(line[1])
+            continue
+        headers.append((name, entry))
+        if name == "Cookie":
+            cookie = bytes(line[1])
+    if len(headers) > 1:
+        headers.sort()
+    cookies = []
+    if cookie:
+        cookies = sorted(
+            [
+                (name, _map_entry(_COOKIE, name, (value,)))
+                for name, value in parse_cookies((cookie,)).items()
+            ]
+        )
     client = scope.get("client")
-    if not client or not client[0]:
-        return ""
-    return str(client[0]).strip("[]")
+    uri, raw_query = _target(scope, host)
+    return _proto_context(
+        str(client[0]).strip("[]") if client and client[0] else "",
+        protocol,
+        str(scope["method"]),
+        uri,
+        headers,
+        cookies,
+        raw_query,
+        parsed,
+        uploads,
+    )
+
+
+def _known_line(line: tuple[bytes, bytes]) -> tuple[str, bytes | None]:
+    """The canonical name and the map entry of a header line, remembered
+    for a short value."""
+    raw_name, value = bytes(line[0]), bytes(line[1])
+    name = _canonical_bytes(raw_name)
+    found = (
+        name,
+        None if name in _DROPPED_HEADERS else _map_entry(_HEADER, name, (value,)),
+    )
+    if len(value) <= _KNOWN_VALUE_MAX:
+        if len(_known_lines) >= _KNOWN_LINES_MAX:
+            _known_lines.clear()
+        _known_lines[(raw_name, value)] = found
+    return found
+
+
+def _target(scope: Scope, host: bytes) -> tuple[str, str]:
+    """The request's absolute URI and its raw query, from ``Host``."""
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        raw_path = bytes(raw_path)
+    query = bytes(scope.get("query_string", b""))
+    # A fragment is the client's own business and is never sent; one
+    # that is sent anyway is cut off here, or PHP's URI parser takes it
+    # for one and the path it sees ends at the "#". (Go keeps it in the
+    # path, as %23.) Servers split the target at "?" only, so the "#"
+    # can be in the path, and then all of the query is in the fragment.
+    if raw_path is not None and b"#" in raw_path:
+        raw_path, query = raw_path.partition(b"#")[0], b""
+    elif b"#" in query:
+        query = query.partition(b"#")[0]
+    uri = _uri(scope, _text(host.strip()), raw_path, query)
+    return uri, _strip_crlf(_text(query)) if query else ""
 
 
 def _uri(scope: Scope, host: str, raw_path: bytes | None, query: bytes) -> str:
