@@ -32,13 +32,21 @@ import trio
 
 __all__ = ["DirectStream", "PipeStream", "SocketStream"]
 
+# What trio's low-level waits take: a socket, or a file descriptor.
+Waitable = socket.socket | int
+
 _DEFAULT_READ = 64 * 1024
 
 
 class DirectStream(trio.abc.HalfCloseableStream):
     """What both kinds share: the read heuristic and the write loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, readable: Waitable, writable: Waitable) -> None:
+        # What trio's wait_readable and wait_writable wait on, called
+        # directly: a coroutine frame of ours around them would be resumed
+        # through on every wait.
+        self._readable = readable
+        self._writable = writable
         self._read_filled = False
         self._closed = False
 
@@ -51,14 +59,8 @@ class DirectStream(trio.abc.HalfCloseableStream):
         """One non-blocking read; raises BlockingIOError when empty."""
 
     @abc.abstractmethod
-    async def _wait_writable(self) -> None: ...
-
-    @abc.abstractmethod
     def receive_fileno(self) -> int:
         """The descriptor ``receive_some`` reads, for ``poll``."""
-
-    @abc.abstractmethod
-    async def _wait_readable(self) -> None: ...
 
     def send_nowait(self, data: bytes | bytearray | memoryview) -> int:
         """Write what the kernel takes now; return how many bytes that was.
@@ -80,23 +82,23 @@ class DirectStream(trio.abc.HalfCloseableStream):
         view = memoryview(data)
         sent = self.send_nowait(view)
         while sent < len(view):
-            await self._wait_writable()
+            await trio.lowlevel.wait_writable(self._writable)
             sent += self.send_nowait(view[sent:])
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self._wait_writable()
+        await trio.lowlevel.wait_writable(self._writable)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         max_bytes = max_bytes or _DEFAULT_READ
         if self._closed:
             raise trio.ClosedResourceError("the stream was closed")
         if not self._read_filled:
-            await self._wait_readable()
+            await trio.lowlevel.wait_readable(self._readable)
         while True:
             try:
                 data = self._read(max_bytes)
             except BlockingIOError:
-                await self._wait_readable()
+                await trio.lowlevel.wait_readable(self._readable)
                 continue
             except OSError as error:
                 raise self._broken(error) from error
@@ -113,7 +115,7 @@ class SocketStream(DirectStream):
     """A connected non-blocking stdlib socket, which this stream owns."""
 
     def __init__(self, sock: socket.socket) -> None:
-        super().__init__()
+        super().__init__(sock, sock)
         sock.setblocking(False)
         self.socket = sock
 
@@ -125,12 +127,6 @@ class SocketStream(DirectStream):
 
     def _read(self, max_bytes: int) -> bytes:
         return self.socket.recv(max_bytes)
-
-    async def _wait_writable(self) -> None:
-        await trio.lowlevel.wait_writable(self.socket)
-
-    async def _wait_readable(self) -> None:
-        await trio.lowlevel.wait_readable(self.socket)
 
     async def send_eof(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -157,7 +153,7 @@ class PipeStream(DirectStream):
         send_stream: trio.lowlevel.FdStream,
         receive_stream: trio.lowlevel.FdStream,
     ) -> None:
-        super().__init__()
+        super().__init__(receive_stream.fileno(), send_stream.fileno())
         self._send_stream = send_stream
         self._receive_stream = receive_stream
         self._send_fd = send_stream.fileno()
@@ -171,12 +167,6 @@ class PipeStream(DirectStream):
 
     def _read(self, max_bytes: int) -> bytes:
         return os.read(self._receive_fd, max_bytes)
-
-    async def _wait_writable(self) -> None:
-        await trio.lowlevel.wait_writable(self._send_fd)
-
-    async def _wait_readable(self) -> None:
-        await trio.lowlevel.wait_readable(self._receive_fd)
 
     async def send_eof(self) -> None:
         await self._send_stream.aclose()

@@ -17,6 +17,7 @@ from trio_runner.http.body import (
     ClientGone,
     MalformedBody,
     RequestBody,
+    empty_request_body,
     read_request_body,
 )
 from trio_runner.http.proto import http_pb2
@@ -90,6 +91,39 @@ async def test_body_is_not_waited_for_when_the_server_says_there_is_none(
             )
         assert body == expected
         assert client.received == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "raw_body", "expected"),
+    [
+        ("GET", [], False, RequestBody()),
+        ("HEAD", [URLENCODED], False, RequestBody()),
+        ("POST", [URLENCODED], False, RequestBody(b"{}", parsed=True)),
+        ("POST", [URLENCODED], True, RequestBody()),
+        ("POST", [(b"content-type", b"application/json")], False, RequestBody()),
+        ("PUT", [(b"content-length", b"0")], False, RequestBody()),
+        # Left to read_request_body: a multipart form without its body
+        # is malformed, and a length says a body comes after all.
+        ("POST", [MULTIPART], False, None),
+        ("POST", [(b"content-length", b"5")], False, None),
+    ],
+)
+async def test_empty_body_is_worked_out_without_reading_as_reading_would(
+    files: TempFiles,
+    method: str,
+    headers: list[tuple[bytes, bytes]],
+    raw_body: bool,
+    expected: RequestBody | None,
+) -> None:
+    scope = http_scope(method, headers=[(b"host", b"h"), *headers])
+    scope["extensions"] = {NO_BODY_EXTENSION: {}}
+    assert empty_request_body(scope, raw_body, b"{}") == expected
+    if expected is not None:
+        client = Client([b"never read"])
+        read = await read_request_body(
+            scope, client.receive, files, raw_body=raw_body, empty_form=b"{}"
+        )
+        assert read == expected
 
 
 async def test_body_without_framing_headers_is_still_read(files: TempFiles) -> None:

@@ -30,6 +30,8 @@ The exceptions here never leave the bridge, which answers 413 for
 
 from __future__ import annotations
 
+from typing import Final
+
 import attrs
 import trio
 
@@ -55,6 +57,7 @@ __all__ = [
     "ClientGone",
     "MalformedBody",
     "RequestBody",
+    "empty_request_body",
     "read_request_body",
     "receive_within",
 ]
@@ -160,6 +163,52 @@ class _Chunks:
         return b"".join(pieces)
 
 
+_NO_BODY: Final = RequestBody()
+
+
+def empty_request_body(
+    scope: Scope, raw_body: bool = False, empty_form: bytes = b""
+) -> RequestBody | None:
+    """What PHP gets of a request its server says has no body
+    (``NO_BODY_EXTENSION``), without reading; None when it must be read
+    after all with ``read_request_body``: a multipart form (malformed
+    without a body, which that says), or a Content-Length that is not 0.
+
+    The arguments are ``read_request_body``'s.
+    """
+    if str(scope["method"]) in _BODYLESS_METHODS:
+        return _NO_BODY
+    declared, kind, _ = _announced(scope, raw_body)
+    if declared:
+        return None
+    if kind is None:
+        return _NO_BODY
+    if kind is FormKind.URLENCODED:
+        return RequestBody(empty_form, parsed=True)
+    return None
+
+
+def _announced(scope: Scope, raw_body: bool) -> tuple[int, FormKind | None, bytes]:
+    """What the headers say of the body: its largest Content-Length (0
+    if none can be read), its form kind if it is a form PHP gets parsed,
+    and a multipart form's boundary."""
+    declared = 0
+    content_type = b""
+    for name, value in scope.get("headers", ()):
+        name = bytes(name).lower()
+        if name == b"content-length":
+            try:
+                declared = max(declared, int(value))
+            except ValueError:
+                continue  # the server rejects it; nothing to decide here
+        elif name == b"content-type" and not content_type:
+            content_type = bytes(value)
+    if content_type and not raw_body:
+        kind, boundary = form_kind(content_type)
+        return declared, kind, boundary
+    return declared, None, b""
+
+
 async def read_request_body(
     scope: Scope,
     receive: Receive,
@@ -187,30 +236,15 @@ async def read_request_body(
         MalformedBody: a multipart body is malformed.
     """
     if str(scope["method"]) in _BODYLESS_METHODS:
-        return RequestBody()
-
-    content_type = b""
-    for name, value in scope.get("headers", ()):
-        name = bytes(name).lower()
-        if name == b"content-length" and limit:
-            try:
-                declared = int(value)
-            except ValueError:
-                continue  # the server rejects it; nothing to decide here
-            if declared > limit:
-                raise BodyTooLarge
-        elif name == b"content-type" and not content_type:
-            content_type = bytes(value)
-
-    if content_type and not raw_body:
-        kind, boundary = form_kind(content_type)
-    else:
-        kind, boundary = None, b""
+        return _NO_BODY
+    declared, kind, boundary = _announced(scope, raw_body)
+    if limit and declared > limit:
+        raise BodyTooLarge
     if NO_BODY_EXTENSION in (scope.get("extensions") or ()):
         # The server says no body follows: nothing to wait for. (A
         # multipart form without one is malformed, which is said below.)
         if kind is None:
-            return RequestBody()
+            return _NO_BODY
         if kind is FormKind.URLENCODED:
             return RequestBody(empty_form, parsed=True)
     chunks = _Chunks(receive, limit)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from functools import partial
 from typing import Final, Protocol
@@ -65,6 +66,8 @@ from trio_runner.http.body import (
     BodyStalled,
     BodyTooLarge,
     ClientGone,
+    RequestBody,
+    empty_request_body,
     read_request_body,
     receive_within,
 )
@@ -349,28 +352,31 @@ class HttpBridge:
             await self._refuse_target(scope, send, problem)
             return
         if NO_BODY_EXTENSION in (scope.get("extensions") or ()):
-            # The server says no body follows, so no upload can make a temp
-            # file: no store to open and clean up on the way out.
-            await self._serve_read(
-                scope, receive, send, client, TempFiles(self.uploads)
-            )
+            # The server says no body follows: most such requests need no
+            # read at all, and no upload can make a temp file, so there is
+            # no store to open and clean up on the way out.
+            body = empty_request_body(scope, self.raw_body, self._empty_form)
+            if body is None:
+                body = await self._read_body(
+                    scope, receive, send, TempFiles(self.uploads)
+                )
+            if body is not None:
+                await self._exchange(scope, receive, send, client, body)
             return
         # Leaving this block, however it ends, deletes the request's upload
         # temp files: after the response is written, or once it failed.
         async with open_temp_files(self.uploads) as files:
-            await self._serve_read(scope, receive, send, client, files)
+            body = await self._read_body(scope, receive, send, files)
+            if body is not None:
+                await self._exchange(scope, receive, send, client, body)
 
-    async def _serve_read(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        client: _Client,
-        files: TempFiles,
-    ) -> None:
-        """Read the body into ``files``, then hand the request to PHP."""
+    async def _read_body(
+        self, scope: Scope, receive: Receive, send: Send, files: TempFiles
+    ) -> RequestBody | None:
+        """Read the body into ``files``; None if it was refused or the
+        client left (a refusal is answered here)."""
         try:
-            body = await read_request_body(
+            return await read_request_body(
                 scope,
                 receive_within(receive, self.body_timeout),
                 files,
@@ -380,26 +386,9 @@ class HttpBridge:
             )
         except BodyRefused as refusal:
             await self._refuse(scope, send, refusal)
-            return
         except ClientGone:
-            return
-
-        context = encode_request_context(
-            scope, self.codec, parsed=body.parsed, uploads=body.uploads
-        )
-        payload = Payload(context, body.body, self._flag)
-        extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
-        if extension is not None:
-            # The server cancels this call when the client leaves: no
-            # watcher task, and no cancel scope per wait on the pool.
-            extension["subscribe"](client.leave, cancel=True)
-            client.scoped = False
-            await self._exchange(payload, scope, send, client)
-            return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client.watch, receive)
-            await self._exchange(payload, scope, send, client)
-            nursery.cancel_scope.cancel()
+            pass
+        return None
 
     async def _refuse(self, scope: Scope, send: Send, refusal: BodyRefused) -> None:
         """Answer 413, 408 or 400 for a body that never reaches PHP."""
@@ -451,9 +440,51 @@ class HttpBridge:
             response = attrs.evolve(response, headers=(*response.headers, closing))
         await send_plain(send, response, str(scope["method"]), self.date_header)
 
-    async def _exchange(
+    def _exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        client: _Client,
+        body: RequestBody,
+    ) -> Awaitable[None]:
+        """Hand the request to PHP and relay its answer (``_relay``).
+
+        Not a coroutine of its own: one frame less on the stack that every
+        wait of the request resumes through.
+        """
+        context = encode_request_context(
+            scope, self.codec, parsed=body.parsed, uploads=body.uploads
+        )
+        payload = Payload(context, body.body, self._flag)
+        extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION)
+        if extension is not None:
+            # The server cancels this call when the client leaves: no
+            # watcher task, and no cancel scope per wait on the pool.
+            extension["subscribe"](client.leave, cancel=True)
+            client.scoped = False
+            return self._relay(payload, scope, send, client)
+        return self._relay_watched(payload, scope, receive, send, client)
+
+    async def _relay_watched(
+        self,
+        payload: Payload,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        client: _Client,
+    ) -> None:
+        """``_relay`` with a task that watches for the client leaving."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.watch, receive)
+            await self._relay(payload, scope, send, client)
+            nursery.cancel_scope.cancel()
+
+    async def _relay(
         self, payload: Payload, scope: Scope, send: Send, client: _Client
     ) -> None:
+        """Write PHP's chunks as they come, until the last or the client
+        leaves."""
         writer = ResponseWriter.for_request(
             send, scope, debug=self.debug, date_header=self.date_header
         )
@@ -467,7 +498,19 @@ class HttpBridge:
                 chunks = await stream.__aenter__()
             if chunks is not None:
                 try:
-                    await self._relay(chunks, writer, client)
+                    while not client.gone:
+                        chunk = None
+                        if chunks.finished:
+                            # The last frame is read: nothing left to wait for.
+                            chunk = await anext(chunks, None)
+                        else:
+                            with client.cancellable():
+                                chunk = await anext(chunks, None)
+                        if chunk is None:
+                            break  # the last chunk was sent, or the client left
+                        await writer.write(chunk, last=chunks.finished)
+                        if writer.complete:
+                            break  # the rest is not wanted; the pool stops it
                 except BaseException as exc:
                     if not await stream.__aexit__(type(exc), exc, exc.__traceback__):
                         raise
@@ -487,25 +530,6 @@ class HttpBridge:
             return
         if not client.gone:
             await writer.finish()
-
-    @staticmethod
-    async def _relay(
-        chunks: ResponseChunks, writer: ResponseWriter, client: _Client
-    ) -> None:
-        """Write the chunks as they come, until the last or the client leaves."""
-        while not client.gone:
-            chunk = None
-            if chunks.finished:
-                # The last frame is read: nothing left to wait for.
-                chunk = await anext(chunks, None)
-            else:
-                with client.cancellable():
-                    chunk = await anext(chunks, None)
-            if chunk is None:
-                break  # the last chunk was sent, or the client left
-            await writer.write(chunk, last=chunks.finished)
-            if writer.complete:
-                break  # the rest is not wanted; the pool stops it
 
 
 class _Client:

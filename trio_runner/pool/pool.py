@@ -48,6 +48,7 @@ import functools
 import logging
 import os
 import random
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 
 import attrs
@@ -910,11 +911,18 @@ class Pool:
         self._release(worker)
         raise WorkerCrashed(f"worker {worker.pid} sent {event!r} unexpectedly")
 
-    async def _next_event(self, worker: Worker) -> object:
-        """Read the worker's next event within ``exec_ttl``."""
+    def _next_event(self, worker: Worker) -> Awaitable[object]:
+        """Read the worker's next event within ``exec_ttl``.
+
+        Without exec_ttl, the worker's own wait, returned to be awaited:
+        no scope to pay for, and no coroutine frame of its own.
+        """
         ttl = self.config.supervisor.exec_ttl
         if not ttl:
-            return await worker.next_event()  # no limit: no scope to pay for
+            return worker.next_event()
+        return self._next_event_within(worker, ttl)
+
+    async def _next_event_within(self, worker: Worker, ttl: float) -> object:
         with trio.move_on_after(ttl) as scope:
             return await worker.next_event()
         assert scope.cancelled_caught

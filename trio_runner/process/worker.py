@@ -291,10 +291,10 @@ class Worker:
         """
         link = self._spawned.link
         # Stray bytes that came with the last answer are read already.
+        if not link.connection.trailing_size and not link.readable_now():
+            return True
         data = link.connection.trailing_data
         if not data:
-            if not link.readable_now():
-                return True
             try:
                 data = bytes(await link.stream.receive_some(_READ_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -344,12 +344,15 @@ class Worker:
         connection = self._connection
         stream = self._spawned.link.stream
         while True:
-            try:
-                event = connection.next_event()
-            except RemoteProtocolError as exc:
-                raise await self._died(exc) from exc
-            if event is not None:
-                return event
+            # Right after a request is sent nothing is buffered: straight
+            # to the read, which is where the answer comes from.
+            if not connection.needs_data:
+                try:
+                    event = connection.next_event()
+                except RemoteProtocolError as exc:
+                    raise await self._died(exc) from exc
+                if event is not None:
+                    return event
             try:
                 data = await stream.receive_some(_READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:

@@ -171,6 +171,18 @@ class WorkerConnection:
         """Bytes received that are not part of any frame yet (for logs)."""
         return self._decoder.buffered
 
+    @property
+    def trailing_size(self) -> int:
+        """``len(trailing_data)``, without copying the bytes."""
+        return len(self._decoder)
+
+    @property
+    def needs_data(self) -> bool:
+        """``next_event`` would return None until more bytes come: none
+        are buffered, the end of input was not seen, and nothing is broken.
+        """
+        return not (self._eof or len(self._decoder) or self.state is State.BROKEN)
+
     def next_event(self) -> Event | None:
         """Return the next event, or None if more bytes are needed.
 

@@ -166,6 +166,10 @@ class FrameDecoder:
         """Bytes received but not yet part of a returned frame."""
         return bytes(self._buffer)
 
+    def __len__(self) -> int:
+        """How many bytes ``buffered`` holds, without copying them."""
+        return len(self._buffer)
+
     def next_frame(self) -> Frame | None:
         """Return the next complete frame, or None if more bytes are needed.
 
