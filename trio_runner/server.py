@@ -266,10 +266,11 @@ class Server:
         self, fronts: trio.Nursery, http: HttpConfig
     ) -> TrioRunnerError | None:
         pool = self.pools["http"]
+        # No Date from the bridge: the lean server adds one where PHP sent
+        # none, and build_app's DateHeader does for hypercorn.
         bridge = HttpBridge.from_config(
             pool,
             http,
-            date_header=True,
             working_dir=self.config.working_dir,
             user=self.config.server.user,
         )

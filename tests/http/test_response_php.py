@@ -97,6 +97,30 @@ async def test_php_cookies_stay_separate_lines_over_http11(
     assert cookies == COOKIES
 
 
+@pytest.mark.parametrize(
+    ("http", "front"), [("1.1", "lean"), ("1.1", "hypercorn"), ("2", "hypercorn")]
+)
+async def test_php_response_has_one_date_header_phps_own_first(
+    php_server: Any, http: str, front: str
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        server = await start(php_server, "http_own_date.php", front=front)
+        dates = {}
+        for path in ("/", "/own"):
+            if http == "2":
+                async with open_h2(server.http_address) as client:
+                    answer = await client.wait_ended(await client.request("GET", path))
+                dates[path] = answer.header(b"date")
+            else:
+                client = await open_h11(server.http_url)
+                async with client.stream:
+                    response, _ = await client.exchange("GET", path)
+                dates[path] = [v for n, v in response.headers if n == b"date"]
+    assert dates["/own"] == [b"Thu, 01 Jan 2037 00:00:00 GMT"]
+    assert len(dates["/"]) == 1 and dates["/"][0].endswith(b" GMT")
+    assert b"2037" not in dates["/"][0]
+
+
 async def test_php_cookies_stay_separate_lines_over_http2(php_server: Any) -> None:
     with trio.fail_after(TIMEOUT):
         server = await start(php_server, "http_cookies.php")

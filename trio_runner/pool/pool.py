@@ -803,7 +803,7 @@ class Pool:
                     # for _let_go to find: it stops here, or it would idle
                     # for good and a reset would wait on it.
                     taken.dismiss()
-                elif await taken.check_idle():
+                elif taken.quiet() or await taken.check_idle():
                     return taken
             first = True
 

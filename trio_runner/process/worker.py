@@ -279,6 +279,12 @@ class Worker:
 
     # -- exchanges -------------------------------------------------------
 
+    def quiet(self) -> bool:
+        """Whether this idle worker's relay has nothing to read: the
+        common case of ``check_idle``, which decides the others."""
+        link = self._spawned.link
+        return not link.connection.trailing_size and not link.readable_now()
+
     async def check_idle(self) -> bool:
         """Whether this idle worker's relay is still quiet; kill it if not.
 
@@ -289,10 +295,10 @@ class Worker:
         worker is killed and replaced, and no request fails. Costs one
         ``poll`` when all is well.
         """
+        if self.quiet():
+            return True
         link = self._spawned.link
         # Stray bytes that came with the last answer are read already.
-        if not link.connection.trailing_size and not link.readable_now():
-            return True
         data = link.connection.trailing_data
         if not data:
             try:
