@@ -246,12 +246,11 @@ class RequestContext:
                 grouped["Cookie"] = [b"; ".join(cookie_lines)]
             cookies = tuple(parse_cookies(cookie_lines).items())
 
-        client = scope.get("client")
-        uri, raw_query = _target(scope, host)
+        remote_addr, method, uri, raw_query = _origin(scope, host)
         return cls(
-            str(client[0]).strip("[]") if client and client[0] else "",
+            remote_addr,
             protocol,
-            str(scope["method"]),
+            method,
             uri,
             tuple([(name, tuple(values)) for name, values in grouped.items()]),
             cookies,
@@ -473,12 +472,11 @@ def _encode_proto(scope: Scope, parsed: bool, uploads: bytes | None) -> bytes | 
                 for name, value in parse_cookies((cookie,)).items()
             ]
         )
-    client = scope.get("client")
-    uri, raw_query = _target(scope, host)
+    remote_addr, method, uri, raw_query = _origin(scope, host)
     return _proto_context(
-        str(client[0]).strip("[]") if client and client[0] else "",
+        remote_addr,
         protocol,
-        str(scope["method"]),
+        method,
         uri,
         headers,
         cookies,
@@ -502,6 +500,15 @@ def _known_line(line: tuple[bytes, bytes]) -> tuple[str, bytes | None]:
             _known_lines.clear()
         _known_lines[(raw_name, value)] = found
     return found
+
+
+def _origin(scope: Scope, host: bytes) -> tuple[str, str, str, str]:
+    """Who asked for what: the client's address, the method, the absolute
+    URI (made with ``host``, the Host header) and the raw query."""
+    client = scope.get("client")
+    uri, raw_query = _target(scope, host)
+    remote_addr = str(client[0]).strip("[]") if client and client[0] else ""
+    return remote_addr, str(scope["method"]), uri, raw_query
 
 
 def _target(scope: Scope, host: bytes) -> tuple[str, str]:
