@@ -567,6 +567,42 @@ async def test_connection_reads_a_body_only_as_far_as_the_app_asks(
         nursery.cancel_scope.cancel()
 
 
+async def test_connection_reads_only_so_far_ahead_of_a_client_that_never_reads(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A client pipelining requests and reading no answer: once the first
+    # answer cannot be written, the reader reads on only to a few queued
+    # requests; the rest wait in the client (TCP), not in server memory.
+    request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    batch = 100
+    client, server = trio.testing.lockstep_stream_pair()
+    conn = H1Connection(
+        echo,
+        server,
+        client=None,
+        server=None,
+        limits=H1Limits(),
+        date_header=False,
+    )
+    sent = 0
+
+    async def flood() -> None:
+        nonlocal sent
+        for _ in range(100):
+            await client.send_all(request * batch)
+            sent += batch
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.serve)
+        nursery.start_soon(watch_deadlines, {conn}, H1Limits())
+        nursery.start_soon(flood)
+        await trio.sleep(5)  # ticks of watch_deadlines: the reader runs
+        await trio.testing.wait_all_tasks_blocked()
+        assert sent <= 2 * batch  # of the 10,000 requests it would send
+        assert conn._parser.heads_queued <= 2 * batch
+        nursery.cancel_scope.cancel()
+
+
 async def test_connection_closes_an_idle_keep_alive_connection(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -344,6 +344,49 @@ def test_parser_counts_buffered_body_bytes() -> None:
     assert parser.body_buffered == 5
 
 
+def test_parser_counts_queued_heads() -> None:
+    parser = RequestParser(max_header_size=65536)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" * 3)
+    assert parser.heads_queued == 3
+    assert isinstance(parser.take(), RequestHead)
+    assert parser.take() is END_OF_BODY
+    assert parser.heads_queued == 2
+
+
+def test_parser_drops_whitespace_around_header_values() -> None:
+    # RFC 9110 5.5; a Host with a trailing space is still a valid host.
+    [head, _] = parse(b"GET / HTTP/1.1\r\nHost: a \r\nX-T: \tv w \t\r\n\r\n")
+    assert isinstance(head, RequestHead)
+    assert head.headers == [(b"host", b"a"), (b"x-t", b"v w")]
+
+
+@pytest.mark.parametrize(
+    ("before", "name"),
+    [
+        (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", "foo"),
+        (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n" * 2 + b"\r\n", "foo"),
+        # Where a body came first, the failing request's start is unknown:
+        # no name is made up (llhttp's reason, 400).
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\nBAR / ab", None),
+    ],
+    ids=["one-before", "two-before", "body-before"],
+)
+def test_parser_names_the_method_of_the_pipelined_request_that_failed(
+    before: bytes, name: str | None
+) -> None:
+    events = parse(before + b"foo / HTTP/1.1\r\nHost: h\r\n\r\n")
+    refusal = events[-1]
+    assert isinstance(refusal, Refusal)
+    if name is None:
+        assert refusal.status == 400 and "method" in refusal.reason.lower()
+        assert "BAR" not in refusal.reason and "GET" not in refusal.reason
+    else:
+        assert (refusal.status, refusal.reason) == (
+            501,
+            f"the method {name} is not implemented here",
+        )
+
+
 def test_parser_refuses_a_target_that_is_not_ascii() -> None:
     [refusal] = parse(b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert isinstance(refusal, Refusal) and refusal.status == 400

@@ -14,9 +14,11 @@ order. Reading happens in the task that needs the bytes: the handler reads
 the next head itself, so a short request costs one pass through the
 scheduler on the client's side, not two. While the app runs, the reader
 task (started only when needed, stopped before the next head) reads the
-body ahead of the app up to ``_HIGH_WATER`` bytes and then stops (the
-client is held back by TCP): a body is never read much further than the
-app has asked for, so ``max_request_size`` caps what reaches memory. The
+body ahead of the app up to ``_HIGH_WATER`` bytes, and pipelined requests
+up to ``_PIPELINED_MAX`` heads, and then stops (the client is held back by
+TCP): a body is never read much further than the app has asked for, so
+``max_request_size`` caps what reaches memory, and a client that pipelines
+without reading its answers holds a few requests, not all it sent. The
 reader is also what notices a client that leaves during a long request:
 ``http.disconnect`` for ``receive()`` and, for apps that ask through the
 ``trio_runner.disconnect`` extension (the bridge does), a callback and the
@@ -105,6 +107,10 @@ logger = logging.getLogger(__name__)
 _READ_SIZE = 64 * 1024
 # Body bytes parsed ahead of the app before the reader stops reading.
 _HIGH_WATER = 256 * 1024
+# Pipelined requests parsed ahead of the one served before the reader
+# stops reading: a client that sends and never reads its answers is held
+# back by TCP, not queued in memory.
+_PIPELINED_MAX = 32
 # Body bytes handed to the app in one http.request message at most.
 _RECEIVE_MAX = 1024 * 1024
 # Writes larger than this go out in pieces, each with its own deadline.
@@ -321,7 +327,11 @@ class H1Connection:
         try:
             with scope:
                 while not (parser.failed or self._eof):
-                    while parser.body_buffered > _HIGH_WATER or parser.paused:
+                    while (
+                        parser.body_buffered > _HIGH_WATER
+                        or parser.heads_queued > _PIPELINED_MAX
+                        or parser.paused
+                    ):
                         await self._resume.park()
                     await self._fill()
                     _wake(self._wakeup)

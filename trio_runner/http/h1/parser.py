@@ -139,6 +139,7 @@ class RequestParser:
     Attributes:
         events: what was parsed and not yet taken, oldest first.
         body_buffered: bytes of body data in ``events``.
+        heads_queued: request heads in ``events`` (pipelined requests).
         in_head: part of a request head has arrived, not all of it.
         in_body: a head was parsed and its body is not complete yet.
         paused: an upgrade request stopped the parser (``resume``).
@@ -147,7 +148,9 @@ class RequestParser:
 
     __slots__ = (
         "_began",
+        "_bodies_in_feed",
         "_body_seen",
+        "_done_in_feed",
         "_framing_bytes",
         "_head_bytes",
         "_headers",
@@ -158,6 +161,7 @@ class RequestParser:
         "body_buffered",
         "events",
         "failed",
+        "heads_queued",
         "in_body",
         "in_head",
         "paused",
@@ -168,6 +172,7 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self.events: collections.deque[ParserEvent] = collections.deque()
         self.body_buffered = 0
+        self.heads_queued = 0
         self.in_head = False
         self.in_body = False
         self.paused = False
@@ -182,6 +187,10 @@ class RequestParser:
         self._body_seen = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        # Of the current feed(): requests completed in it, and whether any
+        # of them had body bytes (to find where a later one starts).
+        self._done_in_feed = 0
+        self._bodies_in_feed = False
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; what it completes is appended to ``events``."""
@@ -192,6 +201,9 @@ class RequestParser:
             return
         self._began = False
         self._body_seen = False
+        self._done_in_feed = 0
+        self._bodies_in_feed = False
+        mid_message = self.in_head or self.in_body
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -211,11 +223,11 @@ class RequestParser:
                 other = version.group(1).decode("ascii")
                 self._refuse(505, f"HTTP/{other} is not served here")
             elif isinstance(error, httptools.HttpParserInvalidMethodError) and (
-                method := _TOKEN_METHOD.match(data)
+                method := self._failed_method(data, mid_message)
             ):
                 # A valid token llhttp does not know (an extension method, a
                 # lower-case one): not malformed, but not served here.
-                name = method.group(1).decode("ascii")
+                name = method.decode("ascii")
                 # (http.server = "hypercorn" serves any, README says.)
                 self._refuse(501, f"the method {name} is not implemented here")
             else:
@@ -246,6 +258,29 @@ class RequestParser:
                 if self._head_bytes > self._max:
                     self._refuse(431, "the request head is too large")
 
+    def _failed_method(self, data: bytes, mid_message: bool) -> bytes | None:
+        """The method of the request llhttp failed on in ``data``, if it
+        is a token; None when that request's start cannot be told.
+
+        llhttp does not say where it failed. A request that failed on its
+        method begins where the requests completed before it in ``data``
+        end: after as many blank lines, when none of them had a body and
+        none had begun before ``data``.
+        """
+        start = 0
+        if mid_message:
+            return None  # the method began in an earlier read
+        if self._done_in_feed:
+            if self._bodies_in_feed:
+                return None
+            for _ in range(self._done_in_feed):
+                end = data.find(b"\r\n\r\n", start)
+                if end == -1:
+                    return None
+                start = end + 4
+        match = _TOKEN_METHOD.match(data, start)
+        return None if match is None else match.group(1)
+
     def resume(self) -> None:
         """Parse on after a declined upgrade: the next bytes are HTTP/1.1."""
         if not self.paused:
@@ -261,6 +296,8 @@ class RequestParser:
         event = self.events.popleft()
         if type(event) is bytes:
             self.body_buffered -= len(event)
+        elif type(event) is RequestHead:
+            self.heads_queued -= 1
         return event
 
     def _refuse(self, status: int, reason: str) -> None:
@@ -282,7 +319,9 @@ class RequestParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:  # llhttp reports chunked trailers here too: dropped
-            self._headers.append((name.lower(), value))
+            # llhttp drops the whitespace before a value, not after it
+            # (RFC 9110 5.5: neither is part of the value).
+            self._headers.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -314,16 +353,19 @@ class RequestParser:
             upgrade = b"connect" if method == "CONNECT" else _upgrade(headers)
             head = attrs.evolve(head, upgrade=upgrade or b"unknown")
         self.in_body = True  # until on_message_complete, at once if none
+        self.heads_queued += 1
         self.events.append(head)
 
     def on_body(self, body: bytes) -> None:
         self._body_seen = True
+        self._bodies_in_feed = True
         if not self.failed:
             self.body_buffered += len(body)
             self.events.append(body)
 
     def on_message_complete(self) -> None:
         self.in_body = False
+        self._done_in_feed += 1
         if not self.failed:
             self.events.append(END_OF_BODY)
 
