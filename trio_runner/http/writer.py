@@ -202,61 +202,41 @@ class ResponseWriter:
         ``length`` is the whole body's size when it is known (the response
         is one chunk).
         """
-        status = head.status
-        self._bodyless = self.method == "HEAD" or status in _BODYLESS_STATUSES
-        lines = _lines_of(head, self.http_version.startswith("1"))
-        if lines.trailer:
-            await self._start_with_trailers(head, length)
-            return
-        for problem in lines.dropped:
-            self._warn_dropped(problem)
-        out = self._content_length(lines, status, length)
-        if self.date_header and not lines.has_date:
-            out.append((b"date", http_date()))  # as Go: PHP's own Date wins
-        if self.push:
-            await self._push(head)
-        message = {"type": "http.response.start", "status": status, "headers": out}
-        await self.send(message)
-        self.started = True
-
-    async def _start_with_trailers(
-        self, head: ResponseHead, length: int | None
-    ) -> None:
-        """``_start`` for a head that names trailers in ``Trailer``."""
-        head, trailers = split_trailers(head)
-        if trailers.headers and (self._bodyless or not self.trailers):
-            # Sent as headers: the client gets the values, only earlier.
-            head = ResponseHead(head.status, head.headers + trailers.headers)
-            trailers = ResponseHead(head.status)
+        self._bodyless = self.method == "HEAD" or head.status in _BODYLESS_STATUSES
         http1 = self.http_version.startswith("1")
         lines = _lines_of(head, http1)
-        dropped = list(lines.dropped)
-        out = self._content_length(lines, head.status, length)
-        if self.date_header and not lines.has_date:
-            out.append((b"date", http_date()))
+        dropped = lines.dropped
         message: dict[str, object] = {
             "type": "http.response.start",
             "status": head.status,
-            "headers": out,
         }
-        if trailers.headers:
-            trailer_lines = _lines_of(trailers, http1)
-            dropped += trailer_lines.dropped
-            self._trailer_lines = list(trailer_lines.all)
-            message["trailers"] = True
+        if lines.trailer:
+            head, trailers = split_trailers(head)
+            if trailers.headers and (self._bodyless or not self.trailers):
+                # Sent as headers: the client gets the values, only earlier.
+                head = ResponseHead(head.status, head.headers + trailers.headers)
+                trailers = ResponseHead(head.status)
+            lines = _lines_of(head, http1)
+            dropped = lines.dropped
+            if trailers.headers:
+                trailer_lines = _lines_of(trailers, http1)
+                dropped += trailer_lines.dropped
+                self._trailer_lines = list(trailer_lines.all)
+                message["trailers"] = True
         for problem in dropped:
-            self._warn_dropped(problem)
+            self._warn(
+                "dropped a response header from PHP: %s",
+                problem,
+                reason="bad_response_header",
+            )
+        headers = self._content_length(lines, head.status, length)
+        if self.date_header and not lines.has_date:
+            headers.append((b"date", http_date()))  # as Go: PHP's own Date wins
+        message["headers"] = headers
         if self.push:
             await self._push(head)
         await self.send(message)
         self.started = True
-
-    def _warn_dropped(self, problem: str) -> None:
-        self._warn(
-            "dropped a response header from PHP: %s",
-            problem,
-            reason="bad_response_header",
-        )
 
     def _content_length(
         self, lines: _HeadLines, status: int, length: int | None
