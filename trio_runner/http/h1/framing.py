@@ -102,17 +102,6 @@ _prepared_heads: dict[object, tuple[bytes, int | None, bool, bool]] = {}
 _PREPARED_HEADS_MAX = 512
 _PREPARED_HEAD_MAX = 1024
 
-_date_cache: tuple[bytes, bytes] = (b"", b"")
-
-
-def _date_line() -> bytes:
-    """The ``date`` header line of the current second."""
-    global _date_cache
-    date = http_date()
-    if _date_cache[0] is not date:
-        _date_cache = (date, b"date: %s\r\n" % date)
-    return _date_cache[1]
-
 
 def _declared_length(value: bytes, declared: int | None) -> int:
     """The length a Content-Length value says; ``declared`` is an earlier one."""
@@ -224,7 +213,7 @@ class ResponseFramer:
         if self._app_closes:
             self.keep_alive = False
         if self._date and not has_date:
-            self._head = [head, _date_line()]
+            self._head = [head, *_header_lines([(b"date", http_date())])]
         else:
             self._head = [head]
 
