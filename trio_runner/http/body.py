@@ -179,8 +179,12 @@ def empty_request_body(
     if str(scope["method"]) in _BODYLESS_METHODS:
         return _NO_BODY
     declared, kind, _ = _announced(scope, raw_body)
-    if declared:
-        return None
+    return None if declared else _bodiless(kind, empty_form)
+
+
+def _bodiless(kind: FormKind | None, empty_form: bytes) -> RequestBody | None:
+    """What PHP gets of a body of ``kind`` that is empty; None for a
+    multipart form, which must have one."""
     if kind is None:
         return _NO_BODY
     if kind is FormKind.URLENCODED:
@@ -243,10 +247,9 @@ async def read_request_body(
     if NO_BODY_EXTENSION in (scope.get("extensions") or ()):
         # The server says no body follows: nothing to wait for. (A
         # multipart form without one is malformed, which is said below.)
-        if kind is None:
-            return _NO_BODY
-        if kind is FormKind.URLENCODED:
-            return RequestBody(empty_form, parsed=True)
+        empty = _bodiless(kind, empty_form)
+        if empty is not None:
+            return empty
     chunks = _Chunks(receive, limit)
     if kind is FormKind.MULTIPART:
         try:
