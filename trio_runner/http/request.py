@@ -38,12 +38,13 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 import attrs
 
 from trio_runner.http.asgi import Scope
+from trio_runner.http.proto import wire
 from trio_runner.protocol.frame import Flag
 
 __all__ = [
@@ -218,17 +219,15 @@ class RequestContext:
         cls, scope: Scope, *, parsed: bool = False, uploads: bytes | None = None
     ) -> RequestContext:
         """Build the context of an ASGI ``http`` scope and its read body."""
-        version = scope.get("http_version", "1.1")
+        version = str(scope.get("http_version", "1.1"))
         protocol = _PROTOCOLS.get(version)
         if protocol is None:  # ASGI says "2", Go says "HTTP/2.0"
-            version = str(version)
             protocol = f"HTTP/{version}" if "." in version else f"HTTP/{version}.0"
 
         grouped: dict[str, list[bytes]] = {}
         host = b""
-        canonical = _canonical_bytes
         for raw_name, value in scope.get("headers", ()):
-            name = canonical(bytes(raw_name))
+            name = _canonical_bytes(bytes(raw_name))
             if name in _DROPPED_HEADERS:
                 if name == "Host" and not host:
                     host = bytes(value)
@@ -242,7 +241,7 @@ class RequestContext:
         cookies: tuple[tuple[str, bytes], ...] = ()
         cookie_lines = grouped.get("Cookie")
         if cookie_lines:
-            if len(cookie_lines) > 1 and not str(version).startswith("1."):
+            if len(cookie_lines) > 1 and not version.startswith("1."):
                 grouped["Cookie"] = [b"; ".join(cookie_lines)]
             cookies = tuple(parse_cookies(cookie_lines).items())
 
@@ -267,23 +266,16 @@ class RequestContext:
 
     def to_proto(self) -> bytes:
         """Encode as ``http.v1.Request``; map entries are sorted by name."""
-        return _proto_context(
+        return wire.encode_request(
             self.remote_addr,
             self.protocol,
             self.method,
             self.uri,
-            sorted(
-                [
-                    (name, _map_entry(_HEADER, name, values))
-                    for name, values in self.headers
-                ]
-            ),
-            sorted(
-                [
-                    (name, _map_entry(_COOKIE, name, (value,)))
-                    for name, value in self.cookies
-                ]
-            ),
+            [
+                (name, wire.map_entry(wire.HEADER, name, values))
+                for name, values in self.headers
+            ],
+            self.cookies,
             self.raw_query,
             self.parsed,
             self.uploads,
@@ -330,21 +322,6 @@ def encode_request_context(
     return context.encode(codec)
 
 
-# Protobuf field keys of http.v1.Request (field number << 3 | wire type).
-_REMOTE_ADDR: Final = b"\x0a"
-_PROTOCOL: Final = b"\x12"
-_METHOD: Final = b"\x1a"
-_URI: Final = b"\x22"
-_HEADER: Final = b"\x2a"
-_COOKIE: Final = b"\x32"
-_RAW_QUERY: Final = b"\x3a"
-_PARSED: Final = b"\x40\x01"
-_UPLOADS: Final = b"\x4a"
-_VALUE: Final = b"\x0a"  # HeaderValue.value, and a map entry's key
-_ENTRY_VALUE: Final = b"\x12"  # a map entry's value
-
-_SHORT_VARINTS: Final = [bytes([number]) for number in range(0x80)]
-
 # Header lines seen lately, raw name and value -> the canonical name and
 # the line's ``header`` map entry (None for Host and Transfer-Encoding,
 # which Go keeps out of the map). A client sends the same lines with each
@@ -354,83 +331,6 @@ _SHORT_VARINTS: Final = [bytes([number]) for number in range(0x80)]
 _known_lines: dict[tuple[bytes, bytes], tuple[str, bytes | None]] = {}
 _KNOWN_LINES_MAX = 1024
 _KNOWN_VALUE_MAX = 256
-
-
-# The first three fields, encoded, for the clients and methods seen lately.
-_FIRST_FIELDS: Final = (_REMOTE_ADDR, _PROTOCOL, _METHOD)
-_known_firsts: dict[tuple[str, str, str], bytes] = {}
-_KNOWN_FIRSTS_MAX = 256
-
-
-def _varint(number: int) -> bytes:
-    """A protobuf varint; here always a length, never negative."""
-    if number < 0x80:
-        return _SHORT_VARINTS[number]
-    out = bytearray()
-    while number >= 0x80:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
-def _string_field(key: bytes, data: bytes) -> bytes:
-    return b"%s%s%s" % (key, _varint(len(data)), data)
-
-
-def _map_entry(key: bytes, name: str, values: Iterable[bytes]) -> bytes:
-    """One ``map<string, HeaderValue>`` entry of field ``key``, whole."""
-    value = b"".join([_string_field(_VALUE, item) for item in values])
-    entry = _string_field(_VALUE, name.encode()) + _string_field(_ENTRY_VALUE, value)
-    return _string_field(key, entry)
-
-
-def _proto_context(
-    remote_addr: str,
-    protocol: str,
-    method: str,
-    uri: str,
-    headers: list[tuple[str, bytes]],
-    cookies: list[tuple[str, bytes]],
-    raw_query: str,
-    parsed: bool,
-    uploads: bytes | None,
-) -> bytes:
-    """``http.v1.Request`` with its fields in number order, as protobuf
-    writes them; ``headers`` and ``cookies`` are sorted (name, entry) pairs.
-
-    Written out rather than built with protobuf's message API, which cost
-    more than all the rest of the context. Map entries are sorted by name
-    as Go's deterministic encoding sorts them (upb would put
-    "Accept-Encoding" before "Accept"); PHP reads maps, so the order only
-    makes the bytes of one request always the same.
-    """
-    key = (remote_addr, protocol, method)
-    first = _known_firsts.get(key)
-    if first is None:
-        first = b"".join(
-            [
-                _string_field(field, text.encode())
-                for field, text in zip(_FIRST_FIELDS, key, strict=True)
-                if text
-            ]
-        )
-        if len(first) <= _KNOWN_VALUE_MAX:
-            if len(_known_firsts) >= _KNOWN_FIRSTS_MAX:
-                _known_firsts.clear()
-            _known_firsts[key] = first
-    parts = [first]
-    if uri:
-        parts.append(_string_field(_URI, uri.encode()))
-    parts += [entry for _, entry in headers]
-    parts += [entry for _, entry in cookies]
-    if raw_query:
-        parts.append(_string_field(_RAW_QUERY, raw_query.encode()))
-    if parsed:
-        parts.append(_PARSED)
-    if uploads:
-        parts.append(_string_field(_UPLOADS, uploads))
-    return b"".join(parts)
 
 
 def _encode_proto(scope: Scope, parsed: bool, uploads: bytes | None) -> bytes | None:
@@ -462,18 +362,9 @@ def _encode_proto(scope: Scope, parsed: bool, uploads: bytes | None) -> bytes | 
         headers.append((name, entry))
         if name == "Cookie":
             cookie = bytes(line[1])
-    if len(headers) > 1:
-        headers.sort()
-    cookies = []
-    if cookie:
-        cookies = sorted(
-            [
-                (name, _map_entry(_COOKIE, name, (value,)))
-                for name, value in parse_cookies((cookie,)).items()
-            ]
-        )
+    cookies = parse_cookies((cookie,)).items() if cookie else ()
     remote_addr, method, uri, raw_query = _origin(scope, host)
-    return _proto_context(
+    return wire.encode_request(
         remote_addr,
         protocol,
         method,
@@ -493,7 +384,9 @@ def _known_line(line: tuple[bytes, bytes]) -> tuple[str, bytes | None]:
     name = _canonical_bytes(raw_name)
     found = (
         name,
-        None if name in _DROPPED_HEADERS else _map_entry(_HEADER, name, (value,)),
+        None
+        if name in _DROPPED_HEADERS
+        else wire.map_entry(wire.HEADER, name, (value,)),
     )
     if len(value) <= _KNOWN_VALUE_MAX:
         if len(_known_lines) >= _KNOWN_LINES_MAX:
