@@ -357,10 +357,14 @@ def test_workers_interactive_redraws_until_ctrl_c(
                 if ready:
                     screen += os.read(main_end, 65536)
             child.send_signal(signal.SIGINT)
+            # A deadline of its own: on a loaded machine the start-up and the
+            # two draws may have used most of the first one.
+            deadline = time.monotonic() + TIMEOUT
             # Go on reading, as a terminal does: a child whose last redraw
             # finds the pty full would wait on the test for good.
             while child.poll() is None:
-                assert time.monotonic() < deadline, "workers -i ignored Ctrl-C"
+                tail = screen[-500:].decode(errors="replace")
+                assert time.monotonic() < deadline, f"ignored Ctrl-C: {tail}"
                 ready, _, _ = select.select([main_end], [], [], 0.1)
                 if ready:
                     try:
