@@ -110,16 +110,18 @@ def test_response_headers_drop_what_the_server_would_refuse() -> None:
             ("Bad Name", (b"1",)),
             (":status", (b"200",)),
             ("X-Nul", (b"a\x00b",)),
+            ("X-Nul-And-Newline", (b"a\r\n\x7fb",)),
             ("Connection", (b"keep-alive",)),
             ("X-Ok", (b"1",)),
         ),
     )
     lines, dropped = response_headers(head, http_version="1.1")
     assert lines == [(b"connection", b"keep-alive"), (b"x-ok", b"1")]
-    assert len(dropped) == 4
+    assert len(dropped) == 5
+    assert "'X-Nul-And-Newline' has control bytes: b'a  \\x7fb'" in dropped[4]
     lines, dropped = response_headers(head, http_version="2")
     assert lines == [(b"x-ok", b"1")]
-    assert len(dropped) == 5
+    assert len(dropped) == 6
 
 
 RETRY = [(b"retry-after", b"1"), (b"no-workers", b"true")]

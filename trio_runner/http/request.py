@@ -44,6 +44,7 @@ from urllib.parse import quote, unquote_to_bytes
 import attrs
 
 from trio_runner.http.asgi import Scope
+from trio_runner.http.fields import TOKEN_BYTES
 from trio_runner.http.proto import wire
 from trio_runner.protocol.frame import Flag
 
@@ -74,10 +75,8 @@ class ContextCodec(enum.Enum):
         return int(Flag.CODEC_JSON)
 
 
-# RFC 9110 token characters: the bytes Go accepts in a header or cookie name.
-_TOKEN = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
+# The bytes Go accepts in a header or cookie name.
+_TOKEN = frozenset(TOKEN_BYTES)
 _TOKEN_TEXT = frozenset(chr(byte) for byte in _TOKEN)
 
 # Headers Go takes out of the request's header map (PROTOCOL.md 4.2).

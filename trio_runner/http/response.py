@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import http
 import json
-import re
 import time
 from email.utils import formatdate
 from typing import Any
@@ -41,6 +40,7 @@ from trio_runner.errors import (
     WorkerStartError,
     WorkerTimeout,
 )
+from trio_runner.http.fields import invalid_value_bytes, is_token
 from trio_runner.http.proto import http_pb2
 
 __all__ = [
@@ -53,10 +53,6 @@ __all__ = [
     "response_headers",
     "split_trailers",
 ]
-
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Visible ASCII, obs-text, space and tab: what h11 and h2 accept in a value.
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 # The server frames the body itself; PHP must not choose the framing.
 _FRAMING_HEADERS = frozenset({b"transfer-encoding"})
@@ -140,9 +136,11 @@ def _decode(context: bytes) -> ResponseHead:
         raise RemoteProtocolError(
             f"the response context is not a valid http.v1.Response: {exc}"
         ) from exc
-    # Keys, then lookups: protobuf's map .items() is a slow Python view.
+    # Keys, then lookups: protobuf's map .items() is a slow Python view. A
+    # slice of the values, because upb's repeated field has no __iter__ and
+    # tuple() would index it until IndexError.
     table = message.headers
-    headers = tuple([(name, tuple(table[name].value)) for name in table])
+    headers = tuple([(name, tuple(table[name].value[:])) for name in table])
     return ResponseHead(message.status, headers)
 
 
@@ -209,11 +207,14 @@ def _header_lines(
             dropped.append(f"header {name!r} is set by the server, not by PHP")
             continue
         for value in values:
-            if b"\r" in value or b"\n" in value:
-                value = value.replace(b"\r", b" ").replace(b"\n", b" ")
-            if _FIELD_VALUE.fullmatch(value) is None:
-                dropped.append(f"header {name!r} has control bytes: {value[:60]!r}")
-                continue
+            invalid = invalid_value_bytes(value)
+            if invalid:
+                if b"\r" in invalid or b"\n" in invalid:
+                    value = value.replace(b"\r", b" ").replace(b"\n", b" ")
+                    invalid = invalid.replace(b"\r", b"").replace(b"\n", b"")
+                if invalid:
+                    dropped.append(f"header {name!r} has control bytes: {value[:60]!r}")
+                    continue
             lines.append((raw_name, value))
     return tuple(lines), tuple(dropped)
 
@@ -222,7 +223,7 @@ def _header_lines(
 def _header_name(name: str) -> bytes | None:
     """The ASGI (lower-case) form of a header name PHP sent; None if invalid."""
     raw_name = name.encode("utf-8", "replace").lower()
-    return raw_name if _TOKEN.fullmatch(raw_name) is not None else None
+    return raw_name if is_token(raw_name) else None
 
 
 def split_trailers(head: ResponseHead) -> tuple[ResponseHead, ResponseHead]:

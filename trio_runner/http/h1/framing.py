@@ -27,16 +27,13 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import http
-import re
 from collections.abc import Iterable
 from typing import Final
 
+from trio_runner.http.fields import invalid_value_bytes, is_token
 from trio_runner.http.response import http_date
 
 __all__ = ["ResponseError", "ResponseFramer", "informational", "simple_response"]
-
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
@@ -81,9 +78,9 @@ def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
         line = known.get(header)
         if line is None:
             name, value = header
-            if _TOKEN.fullmatch(name) is None:
+            if not is_token(name):
                 raise ResponseError(f"header name {name!r} is not a token")
-            if _VALUE.fullmatch(value) is None:
+            if invalid_value_bytes(value):
                 raise ResponseError(f"header {name!r} has a value with CR, LF or NUL")
             line = b"%s: %s\r\n" % (name, value)
             if len(value) <= _REMEMBERED_VALUE_MAX:
