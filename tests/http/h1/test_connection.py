@@ -723,6 +723,26 @@ async def test_connection_serves_an_h2c_upgrade_request_over_http11() -> None:
     assert paths == ["/up", "/next"]
 
 
+@pytest.mark.parametrize("upgrade", [b"h2c", b"websocket", b"foo"])
+async def test_connection_gives_an_upgrade_request_its_body_not_a_new_request(
+    upgrade: bytes,
+) -> None:
+    # The bytes of the body are a request of their own: run as one, they
+    # would pass a proxy that forwards Upgrade and filters paths.
+    inner = b"GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n"
+    async with connection() as (client, _):
+        await client.send_all(
+            b"POST /public HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+            b"Upgrade: %s\r\nContent-Length: %d\r\n\r\n%s"
+            % (upgrade, len(inner), inner)
+            + b"GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        )
+        data = await read_until_closed(client)
+    seen = [json.loads(body) for _, _, body in responses(data, ["POST", "GET"])]
+    assert [s["path"] for s in seen] == ["/public", "/next"]
+    assert seen[0]["body"] == inner.decode()
+
+
 async def test_connection_answers_connect_501_without_the_app() -> None:
     # A 2xx to CONNECT would turn the connection into a tunnel; this is no
     # proxy, so the app never sees one (as on the hypercorn side).

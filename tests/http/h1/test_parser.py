@@ -324,6 +324,54 @@ def test_parser_pauses_after_an_upgrade_and_resumes_when_it_is_declined() -> Non
     assert parser.take().raw_path == b"/after"  # type: ignore[union-attr]
 
 
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n"
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 200])
+@pytest.mark.parametrize(
+    ("framing", "body"),
+    [
+        (b"Content-Length: %d\r\n" % len(SMUGGLED), SMUGGLED),
+        (
+            b"Transfer-Encoding: chunked\r\n",
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED),
+        ),
+    ],
+)
+def test_an_upgrade_request_keeps_its_body(
+    framing: bytes, body: bytes, pieces: int
+) -> None:
+    # httptools has llhttp skip an upgrade request's body: read on as the
+    # next request, it would be a request smuggled past a proxy.
+    events = parse(
+        b"POST /public HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        + framing
+        + b"\r\n"
+        + body
+        + b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+        pieces=pieces,
+    )
+    head, *rest = events
+    assert isinstance(head, RequestHead) and head.raw_path == b"/public"
+    assert head.has_body and head.upgrade == b"websocket"
+    end = rest.index(END_OF_BODY)
+    assert b"".join(rest[:end]) == SMUGGLED  # type: ignore[arg-type]
+    after, last = rest[end + 1 :]
+    assert isinstance(after, RequestHead) and after.raw_path == b"/next"
+    assert last is END_OF_BODY
+
+
+def test_an_upgrade_request_with_a_body_does_not_pause_the_parser() -> None:
+    parser = RequestParser(max_header_size=65536)
+    parser.feed(
+        b"PUT / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Content-Length: 3\r\n\r\nabc"
+    )
+    assert not parser.paused and not parser.in_body
+    assert list(parser.events)[1:] == [b"abc", END_OF_BODY]
+
+
 def test_parser_marks_websocket_and_connect_upgrades() -> None:
     websocket = parse(
         b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n"

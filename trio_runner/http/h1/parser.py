@@ -33,7 +33,12 @@ for 400 there, and that is what this server answers.
 
 An upgrade request (``Connection: upgrade`` with ``Upgrade``, or CONNECT)
 pauses the parser after its head: what follows is not HTTP/1.1 unless the
-server declines the upgrade, and then ``resume`` parses on.
+server declines the upgrade, and then ``resume`` parses on. One that has a
+body (not CONNECT) does not pause: its body is parsed as any other's, and
+the server must decline the upgrade (RFC 9110 7.8 lets it). httptools
+tells llhttp to skip the body of any upgrade request, which would leave
+the body's bytes to be read as the next request: a smuggled request
+behind a proxy that forwards ``Upgrade``.
 
 No I/O here and no trio; the parser never looks at the clock.
 """
@@ -87,7 +92,8 @@ class RequestHead:
         expect_continue: the client waits for ``100 Continue`` before it
             sends the body.
         upgrade: the protocol asked for (``b"websocket"``), ``b"connect"``
-            for CONNECT, empty for a plain request. The parser is paused.
+            for CONNECT, empty for a plain request. The parser is paused,
+            unless the request has a body.
         has_body: a body follows the head (``END_OF_BODY`` is not next).
     """
 
@@ -157,6 +163,8 @@ class RequestParser:
         "_max",
         "_parser",
         "_pending",
+        "_priming",
+        "_upgrade_framing",
         "_url",
         "body_buffered",
         "events",
@@ -178,6 +186,11 @@ class RequestParser:
         self.paused = False
         self.failed = False
         self._pending = b""  # what arrived while paused
+        # The framing header of an upgrade request's body, from its head to
+        # the upgrade that ends llhttp's message; then a fresh parser is
+        # primed with it, its callbacks ignored, to parse the body.
+        self._upgrade_framing: bytes | None = None
+        self._priming = False
         self._head_bytes = 0
         self._began = False
         # Bytes of a body that carried no body data (chunk sizes, their
@@ -207,10 +220,14 @@ class RequestParser:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
+            rest = data[upgrade.args[0] :]
+            if self._upgrade_framing is not None:
+                self._parse_upgrade_body(self._upgrade_framing, rest)
+                return
             # The head (and any body of a CONNECT) is queued; what comes
             # after it belongs to the protocol asked for.
             self.paused = True
-            self._pending = data[upgrade.args[0] :]
+            self._pending = rest
             return
         except httptools.HttpParserError as error:
             if self.failed:
@@ -281,6 +298,18 @@ class RequestParser:
         match = _TOKEN_METHOD.match(data, start)
         return None if match is None else match.group(1)
 
+    def _parse_upgrade_body(self, framing: bytes, rest: bytes) -> None:
+        """Parse ``rest`` as the body of the upgrade request just queued."""
+        self._upgrade_framing = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._priming = True
+        try:
+            self._parser.feed_data(b"POST / HTTP/1.1\r\nHost: _\r\n%s\r\n" % framing)
+        finally:
+            self._priming = False
+        if rest:
+            self.feed(rest)
+
     def resume(self) -> None:
         """Parse on after a declined upgrade: the next bytes are HTTP/1.1."""
         if not self.paused:
@@ -309,13 +338,16 @@ class RequestParser:
     # -- httptools callbacks -------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._priming:
+            return
         self.in_head = True
         self._began = True
         self._url = b""
         self._headers = []
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        if not self._priming:
+            self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:  # llhttp reports chunked trailers here too: dropped
@@ -324,6 +356,8 @@ class RequestParser:
             self._headers.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
+        if self._priming:
+            return  # the head was queued; the body is this parser's
         self.in_head = False
         # The piece the head ended in counts as body data for the framing
         # limit: its bytes are the head's, and what follows the head in it
@@ -352,6 +386,8 @@ class RequestParser:
         if parser.should_upgrade():
             upgrade = b"connect" if method == "CONNECT" else _upgrade(headers)
             head = attrs.evolve(head, upgrade=upgrade or b"unknown")
+            if head.has_body and method != "CONNECT":
+                self._upgrade_framing = _framing_line(headers)
         self.in_body = True  # until on_message_complete, at once if none
         self.heads_queued += 1
         self.events.append(head)
@@ -364,6 +400,8 @@ class RequestParser:
             self.events.append(body)
 
     def on_message_complete(self) -> None:
+        if self._upgrade_framing is not None:
+            return  # llhttp skipped the body: the next parser reads it
         self.in_body = False
         self._done_in_feed += 1
         if not self.failed:
@@ -437,6 +475,17 @@ def _transfer_codings(listed: list[bytes]) -> Refusal | None:
         unknown = b", ".join(codings[:-1]).decode("ascii", "replace")
         return Refusal(501, f"the transfer coding {unknown} is not implemented")
     return None
+
+
+def _framing_line(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The header line that frames a body as ``headers`` do (checked)."""
+    length = b"0"
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return b"Transfer-Encoding: chunked\r\n"
+        if name == b"content-length":
+            length = value.strip()
+    return b"Content-Length: %s\r\n" % length
 
 
 def _upgrade(headers: list[tuple[bytes, bytes]]) -> bytes:
