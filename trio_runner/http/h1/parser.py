@@ -62,9 +62,11 @@ __all__ = [
     "RequestParser",
 ]
 
-# Request line and header lines count as what they are on the wire; llhttp
-# hands over names and values without ": " and CRLF, so each line adds this.
-_LINE_OVERHEAD = 4
+# Request line and header lines count as what they are on the wire, at the
+# least: llhttp hands over names and values without the colon, the spaces
+# around the value and CRLF, so each line adds this (a head counted short
+# by its optional spaces is never refused for them).
+_LINE_OVERHEAD = len(b":\r\n")
 # And the request line adds two spaces, "HTTP/1.1" and its CRLF, and the
 # head's blank line ends it.
 _HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
@@ -266,27 +268,38 @@ class RequestParser:
         if self.in_head:
             # llhttp keeps a partial line to itself, so an endless header
             # is counted here, raw. The read that began the head may hold
-            # the end of the previous request: it is left out, so the count
-            # never exceeds the head (on_headers_complete counts exactly).
+            # the end of the previous request: its bytes before the head
+            # are left out, and all of that read when where the head began
+            # cannot be told, so the count never exceeds the head
+            # (on_headers_complete counts it exactly).
             if self._began:
-                self._head_bytes = 0
+                start = self._start_in(data, mid_message)
+                self._head_bytes = 0 if start is None else len(data) - start
             else:
                 self._head_bytes += len(data)
-                if self._head_bytes > self._max:
-                    self._refuse(431, "the request head is too large")
+            if self._head_bytes > self._max:
+                self._refuse(431, "the request head is too large")
 
     def _failed_method(self, data: bytes, mid_message: bool) -> bytes | None:
         """The method of the request llhttp failed on in ``data``, if it
-        is a token; None when that request's start cannot be told.
+        is a token; None when that request's start cannot be told."""
+        start = self._start_in(data, mid_message)
+        if start is None:
+            return None
+        match = _TOKEN_METHOD.match(data, start)
+        return None if match is None else match.group(1)
 
-        llhttp does not say where it failed. A request that failed on its
-        method begins where the requests completed before it in ``data``
-        end: after as many blank lines, when none of them had a body and
-        none had begun before ``data``.
+    def _start_in(self, data: bytes, mid_message: bool) -> int | None:
+        """Where in ``data`` the request begun in it starts; None when
+        that cannot be told.
+
+        llhttp does not say. The request begins where the requests
+        completed before it in ``data`` end: after as many blank lines,
+        when none of them had a body and none had begun before ``data``.
         """
-        start = 0
         if mid_message:
-            return None  # the method began in an earlier read
+            return None  # the request in progress began in an earlier read
+        start = 0
         if self._done_in_feed:
             if self._bodies_in_feed:
                 return None
@@ -295,8 +308,7 @@ class RequestParser:
                 if end == -1:
                     return None
                 start = end + 4
-        match = _TOKEN_METHOD.match(data, start)
-        return None if match is None else match.group(1)
+        return start
 
     def _parse_upgrade_body(self, framing: bytes, rest: bytes) -> None:
         """Parse ``rest`` as the body of the upgrade request just queued."""
