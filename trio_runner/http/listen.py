@@ -35,8 +35,13 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, port
 
 
-def listen(address: str, *, backlog: int = 100) -> socket.socket:
+def listen(address: str, *, backlog: int = socket.SOMAXCONN) -> socket.socket:
     """A listening TCP socket on ``address``, with TCP_NODELAY.
+
+    An empty host (``":8080"``) listens on every address, IPv6 ones too
+    where the system can, as Go does. The backlog defaults to the system's
+    largest (``net.core.somaxconn`` caps it): a burst of connections waits
+    in the kernel rather than being dropped, as with nginx and Go.
 
     Raises:
         ConfigError: a malformed address.
@@ -44,8 +49,13 @@ def listen(address: str, *, backlog: int = 100) -> socket.socket:
     """
     host, port = parse_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    dualstack = address.strip().startswith(":") and socket.has_dualstack_ipv6()
+    if dualstack:
+        host, family = "", socket.AF_INET6
     try:
-        sock = socket.create_server((host, port), family=family, backlog=backlog)
+        sock = socket.create_server(
+            (host, port), family=family, backlog=backlog, dualstack_ipv6=dualstack
+        )
     except OSError as exc:
         reason = exc.strerror or exc
         raise BindError(f"cannot listen on {address}: {reason}") from exc
