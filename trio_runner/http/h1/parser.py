@@ -62,11 +62,10 @@ __all__ = [
     "RequestParser",
 ]
 
-# Request line and header lines count as what they are on the wire, at the
-# least: llhttp hands over names and values without the colon, the spaces
-# around the value and CRLF, so each line adds this (a head counted short
-# by its optional spaces is never refused for them).
-_LINE_OVERHEAD = len(b":\r\n")
+# Request line and header lines count as what they are on the wire; llhttp
+# hands over names and values without ": " and CRLF, so each line adds this
+# (exact for the usual "name: value", as h11 counts on the hypercorn side).
+_LINE_OVERHEAD = len(b": \r\n")
 # And the request line adds two spaces, "HTTP/1.1" and its CRLF, and the
 # head's blank line ends it.
 _HEAD_OVERHEAD = len(b"  HTTP/1.1\r\n\r\n")
