@@ -3,7 +3,9 @@
 ``trio_runner.access`` is separate from the server's loggers so operators
 can route, silence or ship it on its own. Each record's message reads
 ``GET /path?q 200 512B 3.1ms 127.0.0.1`` (499 when the client left before
-an answer started, as nginx logs it); the same facts ride along as
+an answer started, as nginx logs it; the lean server's own answer, such
+as 400 for a malformed chunk, when it answered for the app; the bytes
+are those of body pieces written before the client left); the same facts ride along as
 ``extra`` fields named as RoadRunner's access log names them (``method``,
 ``status``, ``URI``, ``elapsed`` as a Go duration string such as
 ``"3.1ms"``, ``remote_address``, and ``bytes``), which JSON logs show as
@@ -17,7 +19,14 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from trio_runner.http.asgi import Message, Receive, Scope, Send, client_left
+from trio_runner.http.asgi import (
+    DISCONNECT_EXTENSION,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    client_left,
+)
 from trio_runner.log import go_duration
 
 __all__ = ["ACCESS_LOGGER", "log_access"]
@@ -43,19 +52,25 @@ async def log_access(
         if message["type"] == "http.response.start":
             status = int(message["status"])
         elif message["type"] == "http.response.body":
-            sent += len(message.get("body", b""))
+            await send(message)
+            if not left():  # else the server dropped it: nobody to send to
+                sent += len(message.get("body", b""))
+            return
         await send(message)
 
     left = client_left(scope)  # cancelled for a leaving client: 499
+    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION) or {}
+    refusal = extension.get("refusal")
     try:
         await app(scope, receive, counting_send)
     except BaseException:
-        status = status or (499 if left() else 500)
+        status = status or (refusal and refusal()) or (499 if left() else 500)
         raise
     else:
-        # Nothing was answered: the client left first. 499 is what nginx
-        # logs for that, and what log readers expect.
-        status = status or 499
+        # Nothing was answered: the server answered for the app, or else
+        # the client left first (499 is what nginx logs for that, and what
+        # log readers expect).
+        status = status or (refusal and refusal()) or 499
     finally:
         elapsed = trio.current_time() - start
         path = scope.get("raw_path") or str(scope.get("path", "")).encode()

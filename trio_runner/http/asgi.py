@@ -16,7 +16,9 @@ Two extensions of our own, which the lean HTTP/1.1 server offers:
   ``trio.Cancelled`` where it waits, and the connection closes), so the
   app needs no cancel scope of its own around its waits. A request body
   that turns out malformed is not the client leaving in that sense: the
-  callback runs, nothing is cancelled, and the server answers 400;
+  callback runs, nothing is cancelled, and the server answers 400. The
+  same dict's ``"refusal"`` is a callable that returns the status the
+  server answers in the app's place (400, 408, 413), or None;
 - ``NO_BODY_EXTENSION`` (value ``{}``) is there when the request has no
   body at all (HTTP/1 without Content-Length and Transfer-Encoding, or a
   Content-Length of 0): the app need not call ``receive()`` for it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import h11
@@ -19,6 +20,7 @@ import pytest
 import trio
 import trio.testing
 
+from trio_runner.http.access import log_access
 from trio_runner.http.asgi import (
     DISCONNECT_EXTENSION,
     NO_BODY_EXTENSION,
@@ -402,6 +404,55 @@ async def test_connection_answers_a_bad_chunk_without_cancelling_the_app() -> No
             data = await read_until_closed(client)
     assert data.startswith(b"HTTP/1.1 400 ")
     assert called == ["left", "returned"]
+
+
+async def test_access_log_gives_the_status_the_server_answered_for_the_app(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The app heard the client leave for reading (a bad chunk); the client
+    # got the server's 400, and that is what the log says, not 499.
+    with caplog.at_level("INFO", logger="trio_runner.access"):
+        async with connection(partial(log_access, echo)) as (client, _):
+            await client.send_all(
+                b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                b"\r\n3\r\nabc\r\nzz\r\n"
+            )
+            with trio.fail_after(2):
+                data = await read_until_closed(client)
+    assert data.startswith(b"HTTP/1.1 400 ")
+    [record] = [r for r in caplog.records if r.name == "trio_runner.access"]
+    assert record.status == 400  # type: ignore[attr-defined]
+
+
+async def test_access_log_counts_only_the_bytes_written_before_the_client_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed = trio.Event()
+    done = trio.Event()
+
+    async def two_pieces(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a" * 10, "more_body": True})
+        await closed.wait()
+        await send({"type": "http.response.body", "body": b"b" * 1000})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await log_access(two_pieces, scope, receive, send)
+        finally:
+            done.set()
+
+    with caplog.at_level("INFO", logger="trio_runner.access"):
+        async with connection(app) as (client, _):
+            await client.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            with trio.fail_after(2):
+                assert b"aaaaaaaaaa" in await client.receive_some(65536)
+                await client.aclose()
+                closed.set()
+                await done.wait()
+    [record] = [r for r in caplog.records if r.name == "trio_runner.access"]
+    assert record.status == 200  # type: ignore[attr-defined]
+    assert record.bytes == 10  # type: ignore[attr-defined]
 
 
 async def test_connection_answers_431_to_endless_trailers() -> None:

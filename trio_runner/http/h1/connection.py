@@ -575,7 +575,10 @@ class _Exchange:
         connection = self._connection
         head = self._head
         extensions: dict[str, Any] = {
-            DISCONNECT_EXTENSION: {"subscribe": self.subscribe},
+            DISCONNECT_EXTENSION: {
+                "subscribe": self.subscribe,
+                "refusal": self.refusal_status,
+            },
         }
         if head.http_version == "1.1":
             extensions["http.response.early_hint"] = {}
@@ -609,6 +612,10 @@ class _Exchange:
                 self._connection._loop.cancel()
         else:
             self._callbacks.append(callback)
+
+    def refusal_status(self) -> int | None:
+        """The status the connection answers for the app, if it does."""
+        return None if self.refusal is None else self.refusal.status
 
     def client_gone(self, *, cancel: bool = True) -> None:
         """Call the callbacks; cancel the app if it asked and ``cancel``.
