@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from trio_runner.http.listen import format_address, listen
+from trio_runner.http.listen import format_address, listen, socket_address
 
 
 def _ipv6_loopback() -> bool:
@@ -18,17 +18,41 @@ def _ipv6_loopback() -> bool:
     return True
 
 
-@pytest.mark.skipif(
+DUAL_STACK = pytest.mark.skipif(
     not (socket.has_dualstack_ipv6() and _ipv6_loopback()), reason="no IPv6 here"
 )
-def test_an_empty_host_listens_on_ipv4_and_ipv6() -> None:
-    with listen(":0") as sock:
+
+
+@DUAL_STACK
+@pytest.mark.parametrize("address", [":0", "[::]:0"])
+def test_an_empty_host_listens_on_ipv4_and_ipv6(address: str) -> None:
+    with listen(address) as sock:
         port = sock.getsockname()[1]
         assert format_address(sock) == f"[::]:{port}"
+        peers = []
         for host in ("127.0.0.1", "::1"):
             with socket.create_connection((host, port), timeout=5):
-                accepted, _ = sock.accept()
+                accepted, peer = sock.accept()
+                peers.append(socket_address(peer))
                 accepted.close()
+    # As Go gives them: an IPv4 client is not "::ffff:127.0.0.1".
+    assert [host for host, _ in peers] == ["127.0.0.1", "::1"]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("peer", "address"),
+    [
+        (("::ffff:10.1.2.3", 80, 0, 0), ("10.1.2.3", 80)),
+        (("::ffff:0:1", 80, 0, 0), ("::ffff:0:1", 80)),
+        (("2001:db8::1", 443, 0, 0), ("2001:db8::1", 443)),
+        (("127.0.0.1", 8080), ("127.0.0.1", 8080)),
+        ("/run/unix.sock", None),
+    ],
+)
+def test_socket_address_gives_ipv4_clients_as_ipv4(
+    peer: object, address: tuple[str, int] | None
+) -> None:
+    assert socket_address(peer) == address
 
 
 def test_an_ipv4_host_listens_on_that_host_only() -> None:

@@ -15,6 +15,7 @@ from tests.http.fakes import FakeExchanger, Last, chunk, failing, replying
 from tests.http.h2client import open_h2
 from trio_runner.errors import BindError, ConfigError, WorkerCrashed
 from trio_runner.http import HttpBridge, parse_address, serve_http
+from trio_runner.http.asgi import Receive, Scope, Send, acknowledge_lifespan
 from trio_runner.http.h1 import H1Limits, serve_h1
 from trio_runner.http.proto import http_pb2
 from trio_runner.protocol import Payload
@@ -364,3 +365,32 @@ async def test_serve_http_pushes_http2_push_paths() -> None:
             await client.wait_for(lambda c: 2 in c.answers and c.answers[2].ended)
     assert (page.status, page.body) == (200, b"page")
     assert (client.answers[2].status, client.answers[2].body) == (200, b"pushed")
+
+
+@pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no dual-stack IPv6")
+async def test_serve_on_every_address_gives_an_ipv4_client_as_ipv4(
+    serve: Serve,
+) -> None:
+    # Listening on ":port" takes IPv4 clients on an IPv6 socket; the app
+    # sees 127.0.0.1, as under Go, not ::ffff:127.0.0.1.
+    clients: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await acknowledge_lifespan(receive, send)
+            return
+        clients.append(scope["client"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(partial(serve, app, ":0"))
+            port = bound.rpartition(":")[2]
+            data = await read_until_closed(
+                f"127.0.0.1:{port}",
+                b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            )
+            nursery.cancel_scope.cancel()
+    assert data.startswith(b"HTTP/1.1 204")
+    assert [client[0] for client in clients] == ["127.0.0.1"]  # type: ignore[index]

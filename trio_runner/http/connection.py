@@ -180,7 +180,8 @@ from hypercorn.typing import (
     H11SendableEvent,
     Scope,
 )
-from hypercorn.utils import parse_socket_addr
+
+from trio_runner.http.listen import socket_address
 
 __all__ = ["Connection"]
 
@@ -1060,8 +1061,8 @@ class Connection(TCPServer):
             alpn = "http/1.1"
             sock = stream.socket
         try:
-            client = parse_socket_addr(sock.family, sock.getpeername())
-            server = parse_socket_addr(sock.family, sock.getsockname())
+            client = socket_address(sock.getpeername())
+            server = socket_address(sock.getsockname())
             async with TaskGroup() as task_group:
                 self._task_group = task_group
                 arguments = (

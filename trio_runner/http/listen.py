@@ -18,7 +18,8 @@ _ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    """Split ``host:port`` or ``[ipv6]:port``; an empty host means 0.0.0.0.
+    """Split ``host:port`` or ``[ipv6]:port``; an empty host means 0.0.0.0
+    (which ``listen`` widens to IPv6 too).
 
     Raises:
         ConfigError: the address is not of that form or the port is not
@@ -38,8 +39,9 @@ def parse_address(address: str) -> tuple[str, int]:
 def listen(address: str, *, backlog: int = socket.SOMAXCONN) -> socket.socket:
     """A listening TCP socket on ``address``, with TCP_NODELAY.
 
-    An empty host (``":8080"``) listens on every address, IPv6 ones too
-    where the system can, as Go does. The backlog defaults to the system's
+    An empty host (``":8080"``) and ``[::]`` listen on every address, IPv4
+    and IPv6, where the system can, as Go does; IPv4 clients then show as
+    IPv4 addresses (``socket_address``). The backlog defaults to the system's
     largest (``net.core.somaxconn`` caps it): a burst of connections waits
     in the kernel rather than being dropped, as with nginx and Go.
 
@@ -49,7 +51,8 @@ def listen(address: str, *, backlog: int = socket.SOMAXCONN) -> socket.socket:
     """
     host, port = parse_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    dualstack = address.strip().startswith(":") and socket.has_dualstack_ipv6()
+    everywhere = address.strip().startswith(":") or host == "::"
+    dualstack = everywhere and socket.has_dualstack_ipv6()
     if dualstack:
         host, family = "", socket.AF_INET6
     try:
@@ -70,7 +73,18 @@ def format_address(sock: socket.socket) -> str:
 
 
 def socket_address(address: object) -> tuple[str, int] | None:
-    """An ASGI ``client`` or ``server`` value from ``getpeername()`` output."""
+    """An ASGI ``client`` or ``server`` value from ``getpeername()`` output.
+
+    An IPv4 peer of a dual-stack socket (``::ffff:127.0.0.1``) is given as
+    the IPv4 address it is, as Go gives it: PHP's REMOTE_ADDR checks,
+    allow-lists and log readers expect that.
+    """
     if isinstance(address, tuple) and len(address) >= 2:
-        return str(address[0]), int(address[1])
+        host = str(address[0])
+        if host.startswith(_MAPPED) and "." in host:
+            host = host[len(_MAPPED) :]
+        return host, int(address[1])
     return None
+
+
+_MAPPED = "::ffff:"
