@@ -1115,3 +1115,30 @@ async def test_connection_h2c_upgrade_request_loses_its_hop_by_hop_headers() -> 
     assert names & hop == set()
     body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
     assert body == b"fine"
+
+
+WEBSOCKET = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        b"\r\n",
+        b"\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"Content-Length: 5\r\n\r\nhello",
+    ],
+)
+async def test_connection_refuses_a_websocket_once_whatever_follows_its_head(
+    caplog: pytest.LogCaptureFixture, after: bytes
+) -> None:
+    # Fix 20: bytes before the handshake's answer made hypercorn answer 400
+    # while the bridge answered 403, and the second response failed in h11.
+    with trio.fail_after(10):
+        async with serving(HttpBridge(FakeExchanger())) as bound:
+            data = await exchange_raw(bound, WEBSOCKET + after)
+    assert data.startswith(b"HTTP/1.1 403 ")
+    assert data.count(b"HTTP/1.1") == 1
+    assert hypercorn_trouble(caplog) == []

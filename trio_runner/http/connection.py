@@ -119,6 +119,11 @@ test in ``tests/http/test_connection.py``:
     the app without ``Connection``, the fields it names, ``Upgrade``,
     ``HTTP2-Settings`` and the other HTTP/1.1 hop-by-hop fields, which have
     no place in HTTP/2 (RFC 9113 8.2.2). hypercorn passed them on.
+20. HTTP/1.1: bytes after a websocket request's head, before its handshake
+    is answered (a body, a pipelined request), are dropped, and the app's
+    answer is sent. hypercorn answered 400 at once while the app answered
+    too, and the second response raised inside h11
+    (``_drop_bytes_before_handshake``).
 
 What h11 lets through and is kept: a Transfer-Encoding on an HTTP/1.0
 request is read as chunked, where RFC 9112 6.1 says to distrust its
@@ -160,7 +165,7 @@ import trio
 from h11._receivebuffer import ReceiveBuffer
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
-from hypercorn.protocol.events import Body, EndBody, StreamClosed
+from hypercorn.protocol.events import Body, Data, EndBody, StreamClosed
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import (
@@ -168,6 +173,7 @@ from hypercorn.protocol.h11 import (
     H2ProtocolAssumedError,
     H11Protocol,
 )
+from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -522,6 +528,8 @@ class _H11(H11Protocol):
 
     async def _create_stream(self, request: h11.Request) -> None:
         await super()._create_stream(request)
+        if isinstance(self.stream, WSStream):
+            _drop_bytes_before_handshake(self.stream)
         _Inbox.fit(self.stream)
 
     def inbox(self, scope: Scope) -> _Inbox | None:
@@ -583,6 +591,28 @@ class _H11(H11Protocol):
             await self._send_error_response(505)
             raise _RefuseConnection
         # Else "Upgrade: h2c" is ignored and the request served as it came.
+
+
+def _drop_bytes_before_handshake(stream: WSStream) -> None:
+    """Fix 20: bytes that follow a websocket request's head before the
+    handshake is answered are dropped, and the app's answer is the one
+    sent.
+
+    A client must wait for that answer before it sends anything more (RFC
+    6455 4.1). hypercorn answered such bytes 400 at once, while the app,
+    already running, went on to answer too (the bridge refuses websockets
+    with 403): two responses, whose second raised inside h11 and was logged
+    twice with long tracebacks, for any client that sends a body or a
+    pipelined request with its upgrade.
+    """
+    handle = stream.handle
+
+    async def handle_once_answered(event: StreamEvent) -> None:
+        if isinstance(event, Body | Data) and not stream.handshake.accepted:
+            return
+        await handle(event)
+
+    stream.handle = handle_once_answered  # type: ignore[method-assign]
 
 
 def _field_section_size(headers: list[tuple[bytes, bytes]]) -> int:
