@@ -33,8 +33,9 @@ has sent all it will and waits for the answer. The requests already
 received are answered, pipelined ones in order (with ``Connection:
 close`` on the last if the end of input was seen before its answer
 began), then the connection closes. A reset while reading is the client
-leaving, whatever it had sent. This is what RoadRunner does, and
-hypercorn with fix 12 of ``trio_runner/http/connection.py``. The price:
+leaving, whatever it had sent. So does hypercorn with fix 12 of
+``trio_runner/http/connection.py``; nginx and Go's net/http (RoadRunner)
+take the half-close for the client aborting instead. The price:
 TCP shows a client that closed for good just as one that half-closed, so
 such a client is noticed only when its answer is written (a broken pipe or
 a reset). PHP finishes a plain request nobody waits for any more, and a
