@@ -395,15 +395,19 @@ async def test_connection_answers_a_bad_chunk_without_cancelling_the_app() -> No
         await trio.lowlevel.checkpoint()  # a cancelled call would end here
         called.append("returned")
 
-    async with connection(reads) as (client, _):
+    assert (await send_a_bad_chunk(reads)).startswith(b"HTTP/1.1 400 ")
+    assert called == ["left", "returned"]
+
+
+async def send_a_bad_chunk(app: App) -> bytes:
+    """What ``app``'s server answers to a chunked body with a bad chunk size."""
+    async with connection(app) as (client, _):
         await client.send_all(
             b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
             b"\r\n3\r\nabc\r\nzz\r\n"
         )
         with trio.fail_after(2):
-            data = await read_until_closed(client)
-    assert data.startswith(b"HTTP/1.1 400 ")
-    assert called == ["left", "returned"]
+            return await read_until_closed(client)
 
 
 async def test_access_log_gives_the_status_the_server_answered_for_the_app(
@@ -412,13 +416,7 @@ async def test_access_log_gives_the_status_the_server_answered_for_the_app(
     # The app heard the client leave for reading (a bad chunk); the client
     # got the server's 400, and that is what the log says, not 499.
     with caplog.at_level("INFO", logger="trio_runner.access"):
-        async with connection(partial(log_access, echo)) as (client, _):
-            await client.send_all(
-                b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-                b"\r\n3\r\nabc\r\nzz\r\n"
-            )
-            with trio.fail_after(2):
-                data = await read_until_closed(client)
+        data = await send_a_bad_chunk(partial(log_access, echo))
     assert data.startswith(b"HTTP/1.1 400 ")
     [record] = [r for r in caplog.records if r.name == "trio_runner.access"]
     assert record.status == 400  # type: ignore[attr-defined]
