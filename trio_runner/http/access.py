@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from trio_runner.http.asgi import (
-    DISCONNECT_EXTENSION,
     Message,
     Receive,
     Scope,
     Send,
     client_left,
+    server_refusal,
 )
 from trio_runner.log import go_duration
 
@@ -59,19 +59,19 @@ async def log_access(
         await send(message)
 
     left = client_left(scope)  # cancelled for a leaving client: 499
-    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION) or {}
-    refusal = extension.get("refusal")
+    refused = server_refusal(scope)
+    failed = False
     try:
         await app(scope, receive, counting_send)
     except BaseException:
-        status = status or (refusal and refusal()) or (499 if left() else 500)
+        failed = True
         raise
-    else:
-        # Nothing was answered: the server answered for the app, or else
-        # the client left first (499 is what nginx logs for that, and what
-        # log readers expect).
-        status = status or (refusal and refusal()) or 499
     finally:
+        if not status:
+            # Nothing was answered: the server answered for the app, or
+            # else the app failed, or the client left first (499 is what
+            # nginx logs for that, and what log readers expect).
+            status = refused() or (500 if failed and not left() else 499)
         elapsed = trio.current_time() - start
         path = scope.get("raw_path") or str(scope.get("path", "")).encode()
         query = scope.get("query_string", b"")

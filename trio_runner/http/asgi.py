@@ -40,6 +40,7 @@ __all__ = [
     "Send",
     "acknowledge_lifespan",
     "client_left",
+    "server_refusal",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -87,5 +88,18 @@ def client_left(scope: Scope) -> Callable[[], bool]:
     return partial(bool, left)
 
 
+def server_refusal(scope: Scope) -> Callable[[], int | None]:
+    """A callable giving the status the server answers in the app's place
+    (a malformed body: 400), or None. Always None under a server without
+    ``DISCONNECT_EXTENSION``'s ``"refusal"``."""
+    extension = (scope.get("extensions") or {}).get(DISCONNECT_EXTENSION) or {}
+    refusal: Callable[[], int | None] = extension.get("refusal", _none)
+    return refusal
+
+
 def _never() -> bool:
     return False
+
+
+def _none() -> None:
+    return None
