@@ -14,6 +14,8 @@ from trio_runner.errors import BindError, ConfigError
 
 __all__ = ["format_address", "listen", "parse_address", "socket_address"]
 
+# How a dual-stack socket names an IPv4 peer: ::ffff:127.0.0.1.
+_MAPPED = "::ffff:"
 _ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)")
 
 
@@ -85,6 +87,3 @@ def socket_address(address: object) -> tuple[str, int] | None:
             host = host[len(_MAPPED) :]
         return host, int(address[1])
     return None
-
-
-_MAPPED = "::ffff:"
